@@ -1,0 +1,15 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit.c
+ *	  (placeholder: capability not yet implemented)
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "gdpr.h"
+
+void
+gdpr_audit_init(void)
+{
+}

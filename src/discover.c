@@ -1,0 +1,15 @@
+/*-------------------------------------------------------------------------
+ *
+ * discover.c
+ *	  (placeholder: capability not yet implemented)
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "gdpr.h"
+
+void
+gdpr_discover_init(void)
+{
+}

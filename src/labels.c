@@ -1,0 +1,15 @@
+/*-------------------------------------------------------------------------
+ *
+ * labels.c
+ *	  (placeholder: capability not yet implemented)
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "gdpr.h"
+
+void
+gdpr_labels_init(void)
+{
+}

@@ -1,0 +1,15 @@
+/*-------------------------------------------------------------------------
+ *
+ * purposes.c
+ *	  (placeholder: capability not yet implemented)
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "gdpr.h"
+
+void
+gdpr_purposes_init(void)
+{
+}

@@ -1,0 +1,15 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention.c
+ *	  (placeholder: capability not yet implemented)
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "gdpr.h"
+
+void
+gdpr_retention_init(void)
+{
+}

@@ -1,0 +1,3 @@
+-- Last part: functions are not executable by PUBLIC unless a part above
+-- granted them explicitly after creating them (PostgreSQL grants EXECUTE to
+-- PUBLIC by default; each part revokes what it must not expose).

@@ -1,0 +1,15 @@
+/*-------------------------------------------------------------------------
+ *
+ * views.c
+ *	  (placeholder: capability not yet implemented)
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "gdpr.h"
+
+void
+gdpr_views_init(void)
+{
+}
