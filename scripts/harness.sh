@@ -191,7 +191,7 @@ run_regress() {
 
 run_isolation() {
 	local tests
-	tests=$(cd "$ROOT/test/isolation/specs" && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort | tr "\n" " " || true)
+	tests=$(cd "$ROOT/test/isolation/specs" 2>/dev/null && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort | tr "\n" " " || true)
 	[ -n "$tests" ] || return 0
 	log "pg_isolation_regress: $tests"
 	mkdir -p "$WORK/isolation"

@@ -4,7 +4,6 @@
 
 -- Everyone may see the schema; what inside it is granted is decided per object.
 GRANT USAGE ON SCHEMA gdpr TO PUBLIC;
-REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA gdpr FROM PUBLIC;
 
 -- Statement trigger that invalidates per-backend caches built from the
 -- extension's own tables (see gdpr_crm.c).

@@ -1,0 +1,46 @@
+/*-------------------------------------------------------------------------
+ *
+ * purposes.h
+ *	  The purpose registry (API section 1), cached per backend.
+ *
+ * Purposes live in table gdpr.purpose.  The cache is rebuilt after any
+ * relcache invalidation of that table (a statement trigger sends one on
+ * every change), so a committed define_purpose is seen by every session at
+ * its next statement.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef GDPR_PURPOSES_H
+#define GDPR_PURPOSES_H
+
+#include "datatype/timestamp.h"
+
+typedef enum GdprLegalBasis
+{
+	GDPR_BASIS_CONSENT,
+	GDPR_BASIS_CONTRACT,
+	GDPR_BASIS_LEGAL_OBLIGATION,
+	GDPR_BASIS_VITAL_INTERESTS,
+	GDPR_BASIS_PUBLIC_TASK,
+	GDPR_BASIS_LEGITIMATE_INTERESTS
+} GdprLegalBasis;
+
+typedef struct GdprPurpose
+{
+	char		name[NAMEDATALEN];
+	GdprLegalBasis basis;
+	bool		has_retention;
+	Interval	retention;		/* valid when has_retention */
+	bool		has_consent_valid_for;
+	Interval	consent_valid_for;	/* valid when has_consent_valid_for */
+} GdprPurpose;
+
+/* NULL when no such purpose (or extension not installed); never palloc'd */
+extern const GdprPurpose *gdpr_lookup_purpose(const char *name);
+
+/* like gdpr_lookup_purpose, but raises undefined_object naming the purposes */
+extern const GdprPurpose *gdpr_get_purpose(const char *name);
+
+extern const char *gdpr_basis_name(GdprLegalBasis basis);
+
+#endif							/* GDPR_PURPOSES_H */
