@@ -1033,8 +1033,14 @@ gdpr_object_relabel(const ObjectAddress *object, const char *seclabel)
 					 errdetail("These tables BELONG TO it: %s.", deps),
 					 errhint("Remove or change their BELONGS TO labels first.")));
 	}
-	/* audit real changes (setting the same text again is no change) */
+	/*
+	 * Audit real changes (setting the same text again is no change).  A
+	 * restore (check_function_bodies off, run by a superuser) brings back
+	 * labels whose setting the restored audit log already records: adding
+	 * entries then would collide with the log being restored.
+	 */
 	if (installed && !(old_label == NULL && seclabel == NULL) &&
+		!(!check_function_bodies && superuser()) &&
 		!(old_label != NULL && seclabel != NULL && strcmp(old_label, seclabel) == 0))
 		audit_label_change(rel, object->objectSubId, attname, old_label, seclabel);
 
