@@ -116,8 +116,10 @@ SELECT gdpr.report_breach('Laptop met klantexport gestolen', '2026-01-05 09:00+0
                           '{contact.address,contact.email}');
 SELECT gdpr.report_breach('Verkeerd gerichte mailing', now() - interval '2 hours', '{shop.klant}', '{contact.email}');
 SELECT gdpr.report_breach('Onbekend lek', now() - interval '80 hours');
-SELECT id, description, discovered_at, notify_by - discovered_at AS window, notified_at IS NOT NULL AS notified,
-       overdue, affected_subjects, relations, categories
+SELECT gdpr.report_breach('Back-up onversleuteld gedeeld', '2026-03-01 12:00+01', '{shop.bezoek}');
+SELECT id, description, CASE WHEN id IN (1, 4) THEN discovered_at END AS discovered_at,
+       CASE WHEN id IN (1, 4) THEN notify_by END AS notify_by, notify_by - discovered_at AS window,
+       notified_at IS NOT NULL AS notified, overdue, affected_subjects, relations, categories
   FROM gdpr.breaches ORDER BY id;
 SELECT gdpr.notify_breach(1, '2026-01-09 10:00+01');
 SELECT gdpr.notify_breach(2);
@@ -134,7 +136,7 @@ SELECT pg_temp.err($$SELECT gdpr.notify_breach(99)$$);
 SELECT pg_temp.err($$SELECT gdpr.notify_breach(NULL)$$);
 SELECT pg_temp.err($$SELECT gdpr.notify_breach(3, NULL)$$);
 SELECT pg_temp.err($$SELECT gdpr.notify_breach(1)$$);
-SELECT pg_temp.err($$SELECT gdpr.notify_breach(3, now() - interval '1 week')$$);
+SELECT pg_temp.err($$SELECT gdpr.notify_breach(4, '2026-02-28')$$);
 SELECT count(*) AS breaches FROM gdpr.breach;
 
 -- Audited -----------------------------------------------------------------

@@ -35,14 +35,6 @@ CREATE FUNCTION gdpr.in_eea(country text) RETURNS boolean
 COMMENT ON FUNCTION gdpr.in_eea(text) IS
     'true for an ISO 3166-1 alpha-2 code of the EEA (EU + IS, LI, NO): no third-country transfer';
 
--- The category taxonomy of API section 2 (the labels provider enforces it;
--- this list only validates report_breach arguments).
-CREATE FUNCTION gdpr._categories() RETURNS text[]
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN ARRAY['name', 'contact.email', 'contact.phone', 'contact.address',
-                 'identifier.government', 'identifier.online', 'financial', 'demographic',
-                 'behavioral', 'location', 'special.health', 'special.other', 'other'];
-
 ---------------------------------------------------------------------------
 -- Processors (Art. 28)
 CREATE TABLE gdpr.processor (
@@ -188,11 +180,6 @@ REVOKE ALL ON TABLE gdpr.processors FROM PUBLIC;
 -- name the subject categories of a relation and to estimate the subjects a
 -- breach reaches; the erase helper's gdpr._subject_reach() is what reaches
 -- the rows of one subject.
-CREATE FUNCTION gdpr._reg_ident(s text) RETURNS name
-    LANGUAGE sql IMMUTABLE STRICT
-    RETURN CASE WHEN s ~ '^".*"$' THEN replace(substr(s, 2, length(s) - 2), '""', '"')
-                ELSE lower(s) END::name;
-
 CREATE FUNCTION gdpr._reg_edges()
     RETURNS TABLE(child regclass, child_cols name[], parent regclass, parent_cols name[])
     LANGUAGE sql STABLE
@@ -211,11 +198,10 @@ AS $$
        AND NOT r.relispartition
        AND n.nspname NOT IN ('gdpr', 'pg_catalog', 'information_schema')
     UNION
-    SELECT l.objoid::regclass, ARRAY[gdpr._reg_ident(m[2])], st.relation, ARRAY[st.key_column]
-      FROM pg_seclabel l
-     CROSS JOIN LATERAL regexp_match(l.label, 'BELONGS\s+TO\s+(.+?)\s*\(\s*(.+?)\s*\)', 'i') m
-      JOIN gdpr.subject_tables st ON st.relation = to_regclass(m[1])
-     WHERE l.provider = 'gdpr' AND l.classoid = 'pg_class'::regclass AND l.objsubid = 0
+    SELECT tl.relation, ARRAY[tl.belongs_to_column], tl.belongs_to, ARRAY[st.key_column]
+      FROM gdpr.table_labels tl
+      JOIN gdpr.subject_tables st ON st.relation = tl.belongs_to
+     WHERE tl.belongs_to IS NOT NULL
 $$;
 REVOKE ALL ON FUNCTION gdpr._reg_edges() FROM PUBLIC;
 
@@ -308,25 +294,40 @@ END;
 $$;
 REVOKE ALL ON FUNCTION gdpr._reg_path_from(regclass, jsonb) FROM PUBLIC;
 
+-- An interval as text in one style whatever the session's IntervalStyle
+-- ("7 years", "1 year 1 mon"), for registers and exports.
+CREATE FUNCTION gdpr._interval_text(i interval) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET IntervalStyle = postgres
+    AS 'SELECT $1::pg_catalog.text';
+
 ---------------------------------------------------------------------------
 -- The record of processing activities (Art. 30(1)), one row per purpose.
 CREATE FUNCTION gdpr._security_measures(purpose text, legal_basis text, retention interval)
     RETURNS text[]
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT array_remove(ARRAY[
+DECLARE
+    has_views boolean := false;
+BEGIN
+    IF to_regclass('gdpr.purpose_views') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM gdpr.purpose_views v WHERE v.purpose = $1)'
+            INTO has_views USING purpose;
+    END IF;
+    RETURN array_remove(ARRAY[
         'personal columns tagged per purpose and category (security labels)',
-        CASE WHEN EXISTS (SELECT 1 FROM gdpr.purpose_views v WHERE v.purpose = $1)
+        CASE WHEN has_views
              THEN 'access for processing through consent-checked purpose views' END,
-        CASE WHEN $2 = 'consent'
+        CASE WHEN legal_basis = 'consent'
              THEN 'consent recorded with method and evidence, withdrawable (Art. 7)' END,
-        CASE WHEN $3 IS NOT NULL
+        CASE WHEN retention IS NOT NULL
              THEN 'automatic erasure when the retention period has run (gdpr.expire)' END,
         'erasure across all related tables on request (gdpr.erase)',
         'tamper-evident hash-chained audit log; subjects pseudonymised by keyed hash',
         CASE WHEN current_setting('ssl') = 'on' THEN 'TLS for client connections' END
-    ], NULL)
+    ], NULL);
+END;
 $$;
 REVOKE ALL ON FUNCTION gdpr._security_measures(text, text, interval) FROM PUBLIC;
 
@@ -349,7 +350,7 @@ SELECT p.name AS purpose,
               WHERE p.name = ANY (pr.purposes) ORDER BY pr.name) AS recipients,
        ARRAY(SELECT DISTINCT pr.country FROM gdpr.processor pr
               WHERE p.name = ANY (pr.purposes) AND NOT gdpr.in_eea(pr.country) ORDER BY 1) AS third_countries,
-       coalesce(p.retention::text, 'no automatic expiry') AS retention,
+       coalesce(gdpr._interval_text(p.retention), 'no automatic expiry') AS retention,
        gdpr._security_measures(p.name, p.legal_basis, p.retention) AS security_measures,
        p.description,
        ARRAY(SELECT DISTINCT t.relation::text FROM tags t WHERE t.purpose = p.name ORDER BY 1) AS relations
@@ -364,6 +365,7 @@ CREATE FUNCTION gdpr.processing_register_document(controller text DEFAULT NULL,
     RETURNS text
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
+    SET IntervalStyle = postgres
 AS $$
 DECLARE
     r   record;
@@ -515,13 +517,12 @@ BEGIN
     END IF;
     SELECT array_agg(c ORDER BY c) INTO bad
       FROM unnest(categories) c
-     WHERE NOT c = ANY (gdpr._categories())
-       AND NOT EXISTS (SELECT 1 FROM gdpr.column_tags t WHERE t.category = c);
+     WHERE NOT c IN (SELECT gdpr.categories());
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'unknown categor%: %', CASE WHEN cardinality(bad) = 1 THEN 'y' ELSE 'ies' END,
                         array_to_string(bad, ', ')
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Allowed: ' || array_to_string(gdpr._categories(), ', ') || '.';
+                  HINT = 'Allowed: ' || (SELECT string_agg(c, ', ') FROM gdpr.categories() c) || '.';
     END IF;
 
     n := gdpr.estimate_affected_subjects(relations, categories);
@@ -561,8 +562,9 @@ BEGIN
             USING ERRCODE = 'undefined_object', HINT = 'See SELECT * FROM gdpr.breaches.';
     END IF;
     IF b.notified_at IS NOT NULL THEN
-        RAISE EXCEPTION 'breach % was already notified at %', id, b.notified_at
-            USING ERRCODE = 'object_not_in_prerequisite_state';
+        RAISE EXCEPTION 'breach % was already notified', id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('It was notified at %s.', b.notified_at);
     END IF;
     IF notified_at < b.discovered_at THEN
         RAISE EXCEPTION 'notified_at lies before the breach was discovered (%)', b.discovered_at

@@ -74,6 +74,7 @@ CREATE FUNCTION gdpr._export_subject(subject regclass, subject_key text)
     RETURNS jsonb
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    SET IntervalStyle = postgres
 AS $$
 DECLARE
     keytext   text;
@@ -88,6 +89,7 @@ DECLARE
     purps     text[];
     result    jsonb;
     reach     text;
+    consents  jsonb;
 BEGIN
     IF subject IS NULL THEN
         RAISE EXCEPTION 'subject must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -131,12 +133,24 @@ BEGIN
                                                                      'category', t.category)) AS cols
               FROM gdpr.column_tags t WHERE t.relation = ANY (rels) GROUP BY t.relation) c;
 
+    -- the consent history (Art. 7(1): the controller can demonstrate consent)
+    IF to_regclass('gdpr.consent_events') IS NOT NULL THEN
+        EXECUTE 'SELECT coalesce(jsonb_agg(jsonb_build_object(
+                        ''at'', ce.at, ''purpose'', ce.purpose, ''action'', ce.action,
+                        ''method'', ce.method, ''source'', ce.source,
+                        ''evidence'', ce.evidence, ''policy_version'', ce.policy_version)
+                        ORDER BY ce.at, ce.id), ''[]'')
+                   FROM gdpr.consent_events ce
+                  WHERE ce.subject = $1 AND ce.subject_key = $2'
+            INTO consents USING subject, keytext;
+    END IF;
+    consents := coalesce(consents, '[]');
+
     -- purposes: of the columns holding the subject's data, and of their consents
     SELECT array_agg(DISTINCT p ORDER BY p) INTO purps
       FROM (SELECT unnest(t.purposes) AS p FROM gdpr.column_tags t WHERE t.relation = ANY (rels)
             UNION
-            SELECT ce.purpose FROM gdpr.consent_events ce
-             WHERE ce.subject = _export_subject.subject AND ce.subject_key = keytext) x;
+            SELECT c->>'purpose' FROM jsonb_array_elements(consents) c) x;
     purps := coalesce(purps, '{}');
 
     result := jsonb_build_object(
@@ -155,14 +169,7 @@ BEGIN
         'categories', coalesce((SELECT jsonb_agg(DISTINCT t.category)
                                   FROM gdpr.column_tags t
                                  WHERE t.relation = ANY (rels) AND t.category IS NOT NULL), '[]'),
-        'consents', coalesce((SELECT jsonb_agg(jsonb_build_object(
-                                  'at', ce.at, 'purpose', ce.purpose, 'action', ce.action,
-                                  'method', ce.method, 'source', ce.source,
-                                  'evidence', ce.evidence, 'policy_version', ce.policy_version)
-                                  ORDER BY ce.at, ce.id)
-                                FROM gdpr.consent_events ce
-                               WHERE ce.subject = _export_subject.subject
-                                 AND ce.subject_key = keytext), '[]'),
+        'consents', consents,
         'recipients', coalesce((SELECT jsonb_agg(jsonb_build_object(
                                     'name', pr.name, 'country', pr.country,
                                     'third_country', NOT gdpr.in_eea(pr.country),
@@ -182,10 +189,9 @@ BEGIN
                                         GROUP BY t.relation) x), '{}'),
         'source', jsonb_build_object(
             'collected_from', 'the data subject, unless a consent event names another source',
-            'consent_sources', coalesce((SELECT jsonb_agg(DISTINCT ce.source)
-                                           FROM gdpr.consent_events ce
-                                          WHERE ce.subject = _export_subject.subject
-                                            AND ce.subject_key = keytext AND ce.source IS NOT NULL), '[]')),
+            'consent_sources', coalesce((SELECT jsonb_agg(DISTINCT c->'source')
+                                           FROM jsonb_array_elements(consents) c
+                                          WHERE jsonb_typeof(c->'source') = 'string'), '[]')),
         'rights', gdpr._rights()
     );
 

@@ -7,27 +7,27 @@ SELECT has_view('gdpr', 'requests', 'view gdpr.requests exists');
 SELECT columns_are('gdpr', 'requests',
     ARRAY['id', 'subject', 'subject_ref', 'kind', 'received_at', 'due_at', 'completed_at', 'overdue',
           'extended', 'extension_reason', 'completed_late', 'note']);
-SELECT col_type_is('gdpr', 'requests', 'due_at', 'timestamp with time zone');
-SELECT col_type_is('gdpr', 'requests', 'overdue', 'boolean');
+SELECT col_type_is('gdpr', 'requests', 'due_at', 'timestamp with time zone', 'requests.due_at is timestamp with time zone');
+SELECT col_type_is('gdpr', 'requests', 'overdue', 'boolean', 'requests.overdue is boolean');
 
 SELECT has_view('gdpr', 'processors', 'view gdpr.processors exists');
 SELECT columns_are('gdpr', 'processors',
     ARRAY['name', 'country', 'agreement_signed', 'agreement_expires', 'purposes', 'contact',
           'agreement_valid', 'third_country', 'transfer_safeguard', 'registered_at', 'updated_at']);
-SELECT col_type_is('gdpr', 'processors', 'agreement_valid', 'boolean');
-SELECT col_type_is('gdpr', 'processors', 'purposes', 'text[]');
+SELECT col_type_is('gdpr', 'processors', 'agreement_valid', 'boolean', 'processors.agreement_valid is boolean');
+SELECT col_type_is('gdpr', 'processors', 'purposes', 'text[]', 'processors.purposes is text[]');
 
 SELECT has_view('gdpr', 'processing_register', 'view gdpr.processing_register exists');
 SELECT columns_are('gdpr', 'processing_register',
     ARRAY['purpose', 'legal_basis', 'subject_categories', 'data_categories', 'recipients',
           'third_countries', 'retention', 'security_measures', 'description', 'relations']);
-SELECT col_type_is('gdpr', 'processing_register', 'data_categories', 'text[]');
+SELECT col_type_is('gdpr', 'processing_register', 'data_categories', 'text[]', 'processing_register.data_categories is text[]');
 
 SELECT has_view('gdpr', 'breaches', 'view gdpr.breaches exists');
 SELECT columns_are('gdpr', 'breaches',
     ARRAY['id', 'description', 'discovered_at', 'notify_by', 'notified_at', 'overdue', 'affected_subjects',
           'notified_late', 'relations', 'categories', 'reported_at', 'reported_by']);
-SELECT col_type_is('gdpr', 'breaches', 'affected_subjects', 'bigint');
+SELECT col_type_is('gdpr', 'breaches', 'affected_subjects', 'bigint', 'breaches.affected_subjects is bigint');
 
 SELECT function_returns('gdpr', 'export_subject', ARRAY['regclass', 'anyelement'], 'jsonb');
 SELECT function_returns('gdpr', 'request', ARRAY['regclass', 'anyelement', 'text', 'timestamp with time zone'], 'bigint');
