@@ -29,6 +29,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "parser/parse_coerce.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -1071,6 +1072,28 @@ complete_requests(const char *subject_ref)
 	SetUserIdAndSecContext(saved_uid, saved_sec);
 }
 
+/* the key in the type of the subject table's key column */
+static Datum
+coerce_subject_key(GdprGraph *g, Datum key, Oid keytype)
+{
+	char		category;
+	bool		preferred;
+
+	if (keytype != g->keytype)
+	{
+		get_type_category_preferred(getBaseType(keytype), &category, &preferred);
+		if (category != TYPCATEGORY_STRING && category != TYPCATEGORY_UNKNOWN &&
+			!can_coerce_type(1, &keytype, &g->keytype, COERCION_ASSIGNMENT))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("subject_key of type %s does not match the key column %s of %s (type %s)",
+							format_type_be(keytype), g->keycol,
+							gdpr_relation_name(g->subject), format_type_be(g->keytype)),
+					 errhint("Pass the key as %s or as text.", format_type_be(g->keytype))));
+	}
+	return gdpr_coerce_key(key, keytype, g->keytype, g->keytypmod);
+}
+
 static GdprPlanStep *
 make_step(Oid relid, const char *action, int64 rows)
 {
@@ -1108,7 +1131,7 @@ erase_subject_spi(Oid subject, Datum key, Oid keytype, const char *reason,
 	int			node;
 	Oid			consent_tab;
 
-	key = gdpr_coerce_key(key, keytype, g->keytype, g->keytypmod);
+	key = coerce_subject_key(g, key, keytype);
 	keytext = gdpr_key_text(key, g->keytype);
 
 	st = erase_state_create(g);
@@ -1287,7 +1310,7 @@ gdpr_subject_rows(Oid subject, Datum key, Oid keytype)
 
 	subject = gdpr_top_relation(subject);
 	g = gdpr_subject_graph(subject);
-	key = gdpr_coerce_key(key, keytype, g->keytype, g->keytypmod);
+	key = coerce_subject_key(g, key, keytype);
 	st = erase_state_create(g);
 	collect(st, key, false);
 	for (node = 0; node < g->nnodes; node++)
