@@ -1069,6 +1069,9 @@ gdpr_detect_value(const char *s, size_t len)
 		if (spaces == 0 && gdpr_is_email(s, len))
 			return 1u << GDPR_DET_EMAIL;
 	}
+	else if (alpha == 0 && !colon && dot && spaces == 0 && other == 0 &&
+			 len <= 15 && gdpr_is_ipv4(s, len))
+		return 1u << GDPR_DET_IPV4;
 	else if (alpha == 0 && !colon && digits >= 7)
 	{
 		/* only digits and punctuation: phone, BSN, card, IPv4 */
@@ -1082,8 +1085,6 @@ gdpr_detect_value(const char *s, size_t len)
 			m |= 1u << GDPR_DET_BSN;
 		if (digits >= 12 && digits <= 19 && gdpr_is_card(s, len))
 			m |= 1u << GDPR_DET_CARD;
-		if (dot && spaces == 0 && other == 0 && gdpr_is_ipv4(s, len))
-			m |= 1u << GDPR_DET_IPV4;
 		if (m)
 			return m;
 	}
@@ -1332,7 +1333,8 @@ static const NameWord name_words[] = {
 	{"steuerid", "identifier.government", 0.7, 0},
 	/* online identifiers */
 	{"ip", "identifier.online", 0.6, V}, {"ipaddress", "identifier.online", 0.7, V},
-	{"ipadres", "identifier.online", 0.7, V}, {"username", "identifier.online", 0.6, 0},
+	{"ipadres", "identifier.online", 0.7, V}, {"ipaddr", "identifier.online", 0.7, V},
+	{"remoteaddr", "identifier.online", 0.7, V}, {"clientaddr", "identifier.online", 0.7, V}, {"username", "identifier.online", 0.6, 0},
 	{"login", "identifier.online", 0.5, 0}, {"useragent", "identifier.online", 0.5, 0},
 	{"deviceid", "identifier.online", 0.5, 0}, {"cookie", "identifier.online", 0.5, 0},
 	/* financial */

@@ -307,7 +307,8 @@ static const DetectorWeight detector_weights[] = {
 	{GDPR_DET_IBAN, 0.95, 0.10, 0.5},
 	{GDPR_DET_IPV6, 0.95, 0.10, 0.5},
 	{GDPR_DET_CARD, 0.90, 0.10, 0.5},
-	{GDPR_DET_IPV4, 0.90, 0.10, 0.5},
+	/* version numbers (1.2.3.4) are IPv4 addresses too: alone, not enough */
+	{GDPR_DET_IPV4, 0.45, 0.10, 0.5},
 	{GDPR_DET_PHONE, 0.85, 0.10, 0.5},
 	{GDPR_DET_BSN, 0.85, 0.30, 0.6},	/* 1 in 11 random numbers pass */
 	{GDPR_DET_POSTCODE_NL, 0.80, 0.20, 0.6},
@@ -595,18 +596,15 @@ evaluate_column(DiscTable *t, DiscColumn *c, bool address_context,
 		if (c->kind == COL_INET && nn > 0)
 		{
 			/* an inet column holds IP addresses by its type */
-			double		share = (double) (c->counts[GDPR_DET_IPV4] +
-										  c->counts[GDPR_DET_IPV6]) / nn;
+			int64		ips = c->counts[GDPR_DET_IPV4] + c->counts[GDPR_DET_IPV6];
 
-			if (share > 0 && content_conf < 0.9 * share)
-			{
-				resetStringInfo(&ev);
-				content_conf = 0.9 * share;
-				content_cat = "identifier.online";
-				appendStringInfo(&ev, "content: inet type, %s of %lld sampled values are host addresses; ",
-								 pct(c->counts[GDPR_DET_IPV4] + c->counts[GDPR_DET_IPV6], nn),
-								 (long long) nn);
-			}
+			resetStringInfo(&ev);
+			content_conf = 0.95 * ips / nn;
+			content_cat = content_conf > 0 ? "identifier.online" : NULL;
+			appendStringInfo(&ev, "content: inet type, %s of %lld sampled values are host addresses (ipv4 %s, ipv6 %s); ",
+							 pct(ips, nn), (long long) nn,
+							 pct(c->counts[GDPR_DET_IPV4], nn),
+							 pct(c->counts[GDPR_DET_IPV6], nn));
 		}
 		/* values that contradict the name lower it */
 		if (name_ok && (sig.flags & GDPR_SIG_VERIFIABLE) &&
@@ -624,10 +622,10 @@ evaluate_column(DiscTable *t, DiscColumn *c, bool address_context,
 	}
 
 	if (name_conf > 0)
-		appendStringInfo(&ev, "name: \"%s\" (%s%s)", sig.rule, sig.category,
-						 signal_flags_text(sig.flags |
-										   ((sig.flags & GDPR_SIG_ADDRPART) && address_context ?
-											GDPR_SIG_QUALIFIED : 0)));
+		appendStringInfo(&ev, "name: \"%s\" (%s%s%s)", sig.rule, sig.category,
+						 signal_flags_text(sig.flags),
+						 (sig.flags & (GDPR_SIG_ADDRPART | GDPR_SIG_QUALIFIED)) == GDPR_SIG_ADDRPART &&
+						 address_context ? " table-has-address" : "");
 	else if (ev.len >= 2)
 		ev.data[ev.len -= 2] = '\0';	/* drop the trailing "; " */
 
