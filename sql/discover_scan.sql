@@ -56,11 +56,12 @@ SELECT i, pg_temp.iban(417164300 + i * 13),
        lpad((i::bigint * 7919 * 104729 % 1000000000)::text, 9, '0')
   FROM generate_series(1, 400) i;
 
--- web visits: an inet column
-CREATE TABLE shop.bezoeken (id int PRIMARY KEY, ip inet, pagina text);
+-- web visits: an inet column, and IPv4 addresses in a text column
+CREATE TABLE shop.bezoeken (id int PRIMARY KEY, ip inet, pagina text, client_ip text);
 INSERT INTO shop.bezoeken
 SELECT i, CASE WHEN i % 2 = 0 THEN ('10.0.' || i % 256 || '.' || i % 200)::inet
-               ELSE ('2001:db8::' || to_hex(i))::inet END, '/product/' || i
+               ELSE ('2001:db8::' || to_hex(i))::inet END, '/product/' || i,
+       '192.0.' || i % 3 || '.' || i
   FROM generate_series(1, 100) i;
 
 -- a column named "email" holding phone numbers: the content wins
