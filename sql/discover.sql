@@ -228,8 +228,8 @@ INSERT INTO detector_cases VALUES
  ('date_of_birth', '1980-05-12', true, 'plausible'),
  ('date_of_birth', '1900-01-01', true, 'lowest'),
  ('date_of_birth', '1899-12-31', false, 'before 1900'),
- ('date_of_birth', (current_date - interval '14 years')::date::text, true, 'exactly 14 years ago'),
- ('date_of_birth', (current_date - interval '14 years' + interval '1 day')::date::text, false, 'younger than 14'),
+ ('date_of_birth', to_char(current_date - interval '14 years', 'YYYY-MM-DD'), true, 'exactly 14 years ago'),
+ ('date_of_birth', to_char(current_date - interval '14 years' + interval '1 day', 'YYYY-MM-DD'), false, 'younger than 14'),
  ('date_of_birth', '2001-02-29', false, 'no such day'),
  ('date_of_birth', '1980-13-01', false, 'month 13'),
  ('date_of_birth', '12-05-1980', false, 'not ISO');
