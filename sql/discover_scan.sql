@@ -90,6 +90,23 @@ SELECT relation, column_name, category, confidence
   FROM gdpr.discover(100000, 0.0)
  WHERE confidence < 0.5 ORDER BY relation::text, column_name;
 
+-- tagged columns are reported as tagged, not as findings
+SELECT gdpr.define_purpose('discover_levering', 'contract');
+SELECT gdpr.tag_column('shop.klanten', 'email', '{discover_levering}', 'contact.email');
+SELECT gdpr.tag_column('shop.klanten', 'telefoon', '{discover_levering}');
+SELECT relation, column_name, category, confidence, evidence
+  FROM gdpr.discover(100000)
+ WHERE relation = 'shop.klanten'::regclass AND column_name IN ('email', 'telefoon', 'voornaam')
+ ORDER BY column_name;
+-- what compliance_report calls untagged personal data: everything else
+SELECT count(*) FILTER (WHERE category NOT LIKE 'tagged:%') AS untagged_findings,
+       count(*) FILTER (WHERE category LIKE 'tagged:%') AS tagged_findings
+  FROM gdpr.discover(100000);
+SELECT count(*) > 10 AS warns_about_untagged,
+       bool_and(detail NOT LIKE 'shop.klanten.email %' AND detail NOT LIKE 'shop.klanten.telefoon %') AS not_about_tagged,
+       bool_or(detail LIKE 'shop.bestellingen.opmerkingen %') AS names_opmerkingen
+  FROM gdpr.compliance_report() WHERE check_name = 'untagged_personal_columns' AND status = 'warn';
+
 -- a big table is sampled (TABLESAMPLE), not read whole
 CREATE TABLE shop.groot (id int, contact text);
 INSERT INTO shop.groot SELECT i, 'persoon' || i || '@example.com' FROM generate_series(1, 100000) i;
@@ -109,7 +126,7 @@ CREATE ROLE discover_auditor;
 SET ROLE discover_auditor;
 SELECT * FROM gdpr.discover();
 RESET ROLE;
-GRANT EXECUTE ON FUNCTION gdpr.discover(int, real) TO discover_auditor;
+GRANT EXECUTE ON FUNCTION gdpr.discover(int) TO discover_auditor;
 GRANT USAGE ON SCHEMA shop TO discover_auditor;
 GRANT SELECT ON shop.bestellingen TO discover_auditor;
 GRANT SELECT (klant_id, email) ON shop.klanten TO discover_auditor;

@@ -40,9 +40,14 @@ GRANT EXECUTE ON FUNCTION gdpr._detector_slots() TO PUBLIC;
 
 -- Samples every user table the caller can read (with the caller's
 -- privileges) and reports columns that hold personal data.  Reads every
--- table: not granted to PUBLIC.
-CREATE FUNCTION gdpr.discover(sample_rows int DEFAULT 1000,
-                              min_confidence real DEFAULT 0.5)
+-- table: not granted to PUBLIC.  The API form has one argument; a second
+-- form takes the report threshold (0.5 by default).
+CREATE FUNCTION gdpr.discover(sample_rows int DEFAULT 1000)
+    RETURNS TABLE(relation regclass, column_name name, category text,
+                  confidence real, evidence text)
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_discover';
+REVOKE ALL ON FUNCTION gdpr.discover(int) FROM PUBLIC;
+CREATE FUNCTION gdpr.discover(sample_rows int, min_confidence real)
     RETURNS TABLE(relation regclass, column_name name, category text,
                   confidence real, evidence text)
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_discover';
