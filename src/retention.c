@@ -58,6 +58,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -238,6 +239,24 @@ join_cond(const RefEdge *e, const char *calias, const char *palias)
 		appendStringInfo(&buf, "%s%s = %s", i > 0 ? " AND " : "",
 						 col_ref(calias, e->child, e->ckeys[i]),
 						 col_ref(palias, e->parent, e->pkeys[i]));
+	return buf.data;
+}
+
+/* "(a.k1, a.k2)" of the child (child = true) or parent side of e */
+static char *
+key_list(const RefEdge *e, const char *alias, bool child)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (e->nkeys > 1 && !child)
+		appendStringInfoChar(&buf, '(');
+	for (int i = 0; i < e->nkeys; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "",
+						 child ? col_ref(alias, e->child, e->ckeys[i]) :
+						 col_ref(alias, e->parent, e->pkeys[i]));
+	if (e->nkeys > 1 && !child)
+		appendStringInfoChar(&buf, ')');
 	return buf.data;
 }
 
@@ -458,11 +477,15 @@ ref_expr(ExpCtx *ctx, Oid rel, const char *alias, List *path, bool tagged_any)
 		}
 		if (strcmp(pred, "false") == 0)
 			continue;
-		appendStringInfo(&buf, "%sEXISTS (SELECT 1 FROM %s %s WHERE %s%s%s)",
+		/*
+		 * "key IN (uncorrelated subquery)": a hashed subplan, evaluated once
+		 * per statement, not once per row.
+		 */
+		appendStringInfo(&buf, "%sCOALESCE(%s IN (SELECT %s FROM %s %s%s%s), false)",
 						 nterms++ > 0 ? " OR " : "",
+						 key_list(e, alias, false), key_list(e, calias, true),
 						 qualified_name(e->child), calias,
-						 join_cond(e, calias, alias),
-						 strcmp(pred, "true") == 0 ? "" : " AND ",
+						 strcmp(pred, "true") == 0 ? "" : " WHERE ",
 						 strcmp(pred, "true") == 0 ? "" : pred);
 	}
 	if (nterms == 0)
@@ -981,6 +1004,7 @@ gdpr_expire_relation(Oid relid, int batch_size, bool dry_run, bool skip_locked)
 				tot_nul = 0,
 				tot_casc = 0;
 	Oid			report = root_of(relid);
+	int			save_nestlevel;
 
 	workcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr expire",
 									ALLOCSET_DEFAULT_SIZES);
@@ -989,6 +1013,15 @@ gdpr_expire_relation(Oid relid, int batch_size, bool dry_run, bool skip_locked)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "gdpr_crm: SPI_connect failed");
 	MemoryContextSwitchTo(workcxt);
+
+	/*
+	 * The statements are cheap per row but their estimates look costly: no
+	 * JIT (it would cost more than it saves).  Reverted at the end, like a
+	 * function's SET clause.
+	 */
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.dry_run = dry_run;
@@ -1050,6 +1083,7 @@ gdpr_expire_relation(Oid relid, int batch_size, bool dry_run, bool skip_locked)
 		memcpy(s, lfirst(lc), sizeof(GdprPlanStep));
 		result = lappend(result, s);
 	}
+	AtEOXact_GUC(true, save_nestlevel);
 	SPI_finish();
 	MemoryContextSwitchTo(callercxt);
 	MemoryContextDelete(workcxt);
@@ -1251,10 +1285,16 @@ gdpr_expire(PG_FUNCTION_ARGS)
 	List	   *all = NIL;
 	ListCell   *lc;
 
+	int			save_nestlevel;
+
 	GDPR_REQUIRE_ARG(0, "dry_run");
 	dry_run = PG_GETARG_BOOL(0);
 	InitMaterializedSRF(fcinfo, 0);
 	(void) gdpr_schema_oid(false);
+
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 
 	if (!dry_run)
 		gdpr_prune_runs();
@@ -1290,6 +1330,7 @@ gdpr_expire(PG_FUNCTION_ARGS)
 		values[2] = Int64GetDatum(s->rows);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	AtEOXact_GUC(true, save_nestlevel);
 	return (Datum) 0;
 }
 

@@ -29,9 +29,13 @@
 
 #include <limits.h>
 
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "access/xlog.h"
-#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -160,14 +164,36 @@ typedef struct DbSlot
 
 static List *slots = NIL;		/* DbSlot *, in TopMemoryContext */
 
+/*
+ * The database's OID, or InvalidOid.  A heap scan of pg_database, like the
+ * autovacuum launcher's: a worker bound to no database cannot open the
+ * (non-nailed) indexes of pg_database before the relcache init file exists.
+ */
 static Oid
 lookup_database(const char *name)
 {
-	Oid			dboid;
+	Oid			dboid = InvalidOid;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	dboid = get_database_oid(name, true);
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (strcmp(NameStr(db->datname), name) == 0)
+		{
+			dboid = db->oid;
+			break;
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
 	return dboid;
 }
@@ -528,6 +554,7 @@ gdpr_retention_worker_main(Datum main_arg)
 	SetConfigOption("lock_timeout", WORKER_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("application_name", WORKER_TYPE, PGC_USERSET, PGC_S_OVERRIDE);
+	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_OVERRIDE);
 
 	for (;;)
 	{
