@@ -411,7 +411,8 @@ row_expired_expr(ExpCtx *ctx, Oid rel, const char *alias, List *path)
 	for (int i = 0; i < tags->ncolumns; i++)
 		if (!add_purposes(&tags->columns[i], &names))
 			return "false";
-	if (clock_expr(ctx, rel, alias, path, &clock) < 0)
+	/* the clock looks up, the path of the caller down: a path of its own */
+	if (clock_expr(ctx, rel, alias, list_make1_oid(root_of(rel)), &clock) < 0)
 		return "false";
 	return psprintf("COALESCE(%s < %s, false)", clock, threshold_expr(names));
 }
