@@ -128,8 +128,8 @@ SELECT count(*) AS differences FROM (
 -- name '' (NOT NULL), handle a unique neutral value, the rest NULL.
 -- Column level: Cor's short-only columns (handle, phone) are cleared,
 -- name and email (long runs) stay.  Gijs has no clock value: untouched.
-SELECT id, name, handle LIKE 'gdpr:%' AS handle_neutral,
-       CASE WHEN handle LIKE 'gdpr:%' THEN NULL ELSE handle END AS handle,
+SELECT id, name, handle LIKE 'erased-%' AS handle_neutral,
+       CASE WHEN handle LIKE 'erased-%' THEN NULL ELSE handle END AS handle,
        email, phone, last_active::date, referred_by
   FROM shop.customer ORDER BY id;
 -- the neutral handles are distinct (unique index)

@@ -41,6 +41,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/index.h"
@@ -62,6 +63,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -75,20 +77,8 @@
 
 #define MAX_DEPTH 8
 
-/* a reference: child.ckeys -> parent.pkeys (foreign key or BELONGS TO) */
-typedef struct RefEdge
-{
-	Oid			child;
-	Oid			parent;
-	int			nkeys;
-	AttrNumber	ckeys[INDEX_MAX_KEYS];
-	AttrNumber	pkeys[INDEX_MAX_KEYS];
-	char		deltype;		/* confdeltype; 'b' = BELONGS TO */
-} RefEdge;
-
 typedef struct ExpCtx
 {
-	List	   *edges;			/* RefEdge * */
 	int			aliasno;
 	int			nctes;
 	bool		dry_run;
@@ -97,109 +87,10 @@ typedef struct ExpCtx
 } ExpCtx;
 
 /* ------------------------------------------------------------------------
- * The reference graph
+ * The reference graph: foreign keys and BELONGS TO links as graph.c sees
+ * them (both ends top-most relations).
  * ------------------------------------------------------------------------
  */
-static Oid
-root_of(Oid relid)
-{
-	if (get_rel_relispartition(relid))
-	{
-		List	   *anc = get_partition_ancestors(relid);
-
-		if (anc != NIL)
-			return llast_oid(anc);
-	}
-	return relid;
-}
-
-/* relid and its partition ancestors */
-static List *
-family_of(Oid relid)
-{
-	List	   *fam = list_make1_oid(relid);
-
-	if (get_rel_relispartition(relid))
-		fam = list_concat(fam, get_partition_ancestors(relid));
-	return fam;
-}
-
-static void
-int2array_to_keys(Datum d, AttrNumber *keys, int *nkeys)
-{
-	ArrayType  *arr = DatumGetArrayTypeP(d);
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	deconstruct_array(arr, INT2OID, 2, true, TYPALIGN_SHORT, &elems, &nulls, &n);
-	if (n > INDEX_MAX_KEYS)
-		n = INDEX_MAX_KEYS;
-	for (int i = 0; i < n; i++)
-		keys[i] = DatumGetInt16(elems[i]);
-	*nkeys = n;
-}
-
-/* every foreign key (top-level) and BELONGS TO link; needs SPI */
-static List *
-load_edges(void)
-{
-	List	   *edges = NIL;
-	List	   *labelled;
-	ListCell   *lc;
-	int			ret;
-
-	ret = SPI_execute("SELECT conrelid, confrelid, conkey, confkey, confdeltype::text"
-					  " FROM pg_catalog.pg_constraint"
-					  " WHERE contype = 'f' AND conparentid = 0", true, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "gdpr_crm: reading foreign keys failed: %s", SPI_result_code_string(ret));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		RefEdge    *e = palloc0(sizeof(RefEdge));
-		int			nc,
-					np;
-		char	   *dt;
-
-		e->child = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-		e->parent = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-		int2array_to_keys(SPI_getbinval(tup, desc, 3, &isnull), e->ckeys, &nc);
-		int2array_to_keys(SPI_getbinval(tup, desc, 4, &isnull), e->pkeys, &np);
-		e->nkeys = Min(nc, np);
-		dt = SPI_getvalue(tup, desc, 5);
-		e->deltype = dt ? dt[0] : 'a';
-		edges = lappend(edges, e);
-	}
-
-	/* BELONGS TO s (col): col -> the subject key of s */
-	labelled = gdpr_labelled_relations();
-	foreach(lc, labelled)
-	{
-		const GdprTableTags *tags = gdpr_table_tags(lfirst_oid(lc));
-		const GdprTableTags *stags;
-		RefEdge    *e;
-
-		if (tags == NULL || !OidIsValid(tags->belongs_to) ||
-			tags->belongs_to_col == InvalidAttrNumber)
-			continue;
-		stags = gdpr_table_tags(tags->belongs_to);
-		if (stags == NULL || !stags->is_subject || stags->subject_key == InvalidAttrNumber)
-			continue;
-		e = palloc0(sizeof(RefEdge));
-		e->child = tags->relid;
-		e->parent = tags->belongs_to;
-		e->nkeys = 1;
-		e->ckeys[0] = tags->belongs_to_col;
-		e->pkeys[0] = stags->subject_key;
-		e->deltype = 'b';
-		edges = lappend(edges, e);
-	}
-	return edges;
-}
-
 static bool
 rel_tagged(Oid relid)
 {
@@ -208,10 +99,22 @@ rel_tagged(Oid relid)
 	return tags != NULL && tags->ncolumns > 0;
 }
 
-static char *
-qualified_name(Oid relid)
+/* ON DELETE action of a foreign key; 'b' for a BELONGS TO link */
+static char
+fk_deltype(const GdprForeignKey *fk)
 {
-	return gdpr_relation_name(relid);
+	HeapTuple	tp;
+	char		t = 'a';
+
+	if (!OidIsValid(fk->conoid))
+		return 'b';
+	tp = SearchSysCache1(CONSTROID, ObjectIdGetDatum(fk->conoid));
+	if (HeapTupleIsValid(tp))
+	{
+		t = ((Form_pg_constraint) GETSTRUCT(tp))->confdeltype;
+		ReleaseSysCache(tp);
+	}
+	return t;
 }
 
 static char *
@@ -220,141 +123,39 @@ new_alias(ExpCtx *ctx)
 	return psprintf("g%d", ++ctx->aliasno);
 }
 
-static const char *
-col_ref(const char *alias, Oid relid, AttrNumber attnum)
-{
-	char	   *name = get_attname(relid, attnum, false);
-
-	return psprintf("%s.%s", alias, quote_identifier(name));
-}
-
-/* "c.k1 = p.k1 AND c.k2 = p.k2" */
+/* "(a.k1, a.k2)" of the child (child = true) or parent side of fk */
 static char *
-join_cond(const RefEdge *e, const char *calias, const char *palias)
+key_list(const GdprForeignKey *fk, const char *alias, bool child)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	for (int i = 0; i < e->nkeys; i++)
-		appendStringInfo(&buf, "%s%s = %s", i > 0 ? " AND " : "",
-						 col_ref(calias, e->child, e->ckeys[i]),
-						 col_ref(palias, e->parent, e->pkeys[i]));
-	return buf.data;
-}
-
-/* "(a.k1, a.k2)" of the child (child = true) or parent side of e */
-static char *
-key_list(const RefEdge *e, const char *alias, bool child)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	if (e->nkeys > 1 && !child)
+	if (fk->nkeys > 1)
 		appendStringInfoChar(&buf, '(');
-	for (int i = 0; i < e->nkeys; i++)
-		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "",
-						 child ? col_ref(alias, e->child, e->ckeys[i]) :
-						 col_ref(alias, e->parent, e->pkeys[i]));
-	if (e->nkeys > 1 && !child)
+	for (int i = 0; i < fk->nkeys; i++)
+		appendStringInfo(&buf, "%s%s.%s", i > 0 ? ", " : "", alias,
+						 child ? fk->child_cols[i] : fk->parent_cols[i]);
+	if (fk->nkeys > 1)
 		appendStringInfoChar(&buf, ')');
 	return buf.data;
-}
-
-static bool
-path_has(List *path, Oid relid)
-{
-	return list_member_oid(path, root_of(relid));
 }
 
 /* ------------------------------------------------------------------------
- * Expressions
+ * Expressions (rel is always a top-most relation)
  * ------------------------------------------------------------------------
  */
-
-/*
- * The clock of a row of rel (SQL expression over alias), from its own
- * RETAIN FROM column or the nearest referenced row with one.  Returns the
- * distance (0 = own column) or -1 when there is none.
- */
-static int
-clock_expr(ExpCtx *ctx, Oid rel, const char *alias, List *path, char **expr)
-{
-	const GdprTableTags *tags = gdpr_table_tags(rel);
-	List	   *fam;
-	ListCell   *lc;
-	int			best = -1;
-	List	   *exprs = NIL;
-
-	*expr = NULL;
-	if (tags != NULL && tags->retain_from != InvalidAttrNumber)
-	{
-		*expr = (char *) col_ref(alias, rel, tags->retain_from);
-		return 0;
-	}
-	if (list_length(path) > MAX_DEPTH)
-		return -1;
-
-	fam = family_of(rel);
-	foreach(lc, ctx->edges)
-	{
-		RefEdge    *e = (RefEdge *) lfirst(lc);
-		char	   *palias;
-		char	   *pexpr;
-		int			d;
-
-		if (!list_member_oid(fam, e->child) || path_has(path, e->parent))
-			continue;
-		palias = new_alias(ctx);
-		d = clock_expr(ctx, e->parent, palias,
-					   lappend_oid(list_copy(path), root_of(e->parent)), &pexpr);
-		if (d < 0)
-			continue;
-		if (best >= 0 && d > best)
-			continue;
-		if (best < 0 || d < best)
-		{
-			list_free(exprs);
-			exprs = NIL;
-			best = d;
-		}
-		exprs = lappend(exprs,
-						psprintf("(SELECT %s FROM %s %s WHERE %s)",
-								 pexpr, qualified_name(e->parent), palias,
-								 join_cond(e, alias, palias)));
-	}
-	if (best < 0)
-		return -1;
-	if (list_length(exprs) == 1)
-		*expr = (char *) linitial(exprs);
-	else
-	{
-		StringInfoData buf;
-
-		/* equally near: the latest clock (keeps data longest) */
-		initStringInfo(&buf);
-		appendStringInfoString(&buf, "GREATEST(");
-		foreach(lc, exprs)
-			appendStringInfo(&buf, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
-							 (char *) lfirst(lc));
-		appendStringInfoChar(&buf, ')');
-		*expr = buf.data;
-	}
-	return best + 1;
-}
-
 static char *
 interval_literal(const Interval *iv)
 {
 	char	   *s = DatumGetCString(DirectFunctionCall1(interval_out,
 														IntervalPGetDatum(iv)));
 
-	return psprintf("%s::interval", quote_literal_cstr(s));
+	return psprintf("%s::pg_catalog.interval", quote_literal_cstr(s));
 }
 
 /*
- * The threshold below which a clock has run out for all the given purposes
- * ("LEAST(now() - r1, now() - r2)"), or NULL when one of them never runs
- * out.  *purposes accumulates the distinct purpose names seen.
+ * Add the purposes of a column tag to *names (distinct); false when one of
+ * them never runs out (no retention, or unknown).
  */
 static bool
 add_purposes(const GdprColumnTag *ct, List **names)
@@ -376,6 +177,10 @@ add_purposes(const GdprColumnTag *ct, List **names)
 	return true;
 }
 
+/*
+ * The moment before which a clock has run out for all the given purposes:
+ * "LEAST(now() - r1, now() - r2)".
+ */
 static char *
 threshold_expr(List *names)
 {
@@ -400,7 +205,7 @@ threshold_expr(List *names)
 
 /* the row has run out as a whole; "false" when it never does */
 static char *
-row_expired_expr(ExpCtx *ctx, Oid rel, const char *alias, List *path)
+row_expired_expr(Oid rel, const char *alias)
 {
 	const GdprTableTags *tags = gdpr_table_tags(rel);
 	List	   *names = NIL;
@@ -411,13 +216,14 @@ row_expired_expr(ExpCtx *ctx, Oid rel, const char *alias, List *path)
 	for (int i = 0; i < tags->ncolumns; i++)
 		if (!add_purposes(&tags->columns[i], &names))
 			return "false";
-	/* the clock looks up, the path of the caller down: a path of its own */
-	if (clock_expr(ctx, rel, alias, list_make1_oid(root_of(rel)), &clock) < 0)
+	clock = gdpr_clock_expr(rel, alias);
+	if (clock == NULL)
 		return "false";
 	return psprintf("COALESCE(%s < %s, false)", clock, threshold_expr(names));
 }
 
-static char *keptref_expr(ExpCtx *ctx, Oid rel, const char *alias, List *path);
+static char *ref_expr(ExpCtx *ctx, Oid rel, const char *alias, List *path,
+					  bool tagged_any);
 
 /* the row stays (is not deleted); "true"/"false" when constant */
 static char *
@@ -427,65 +233,63 @@ kept_expr(ExpCtx *ctx, Oid rel, const char *alias, List *path)
 
 	if (rel_tagged(rel))
 	{
-		char	   *rx = row_expired_expr(ctx, rel, alias, path);
+		char	   *rx = row_expired_expr(rel, alias);
 
 		if (strcmp(rx, "false") == 0)
 			return "true";
-		kr = keptref_expr(ctx, rel, alias, path);
+		kr = ref_expr(ctx, rel, alias, path, false);
 		if (strcmp(kr, "false") == 0)
 			return psprintf("(NOT %s)", rx);
 		return psprintf("(NOT %s OR %s)", rx, kr);
 	}
-	return keptref_expr(ctx, rel, alias, path);
+	return ref_expr(ctx, rel, alias, path, false);
 }
 
 /*
- * Some row that stays references this row, directly or through untagged
- * rows.  In a cycle (self reference) any referencing row counts: the
+ * tagged_any = false: some row that stays references this row, directly or
+ * through untagged rows.  tagged_any = true: some tagged row at all does.
+ * In a cycle (a self reference) any referencing row counts: the
  * conservative choice never deletes a row something still points to.
  */
 static char *
 ref_expr(ExpCtx *ctx, Oid rel, const char *alias, List *path, bool tagged_any)
 {
-	List	   *fam = family_of(rel);
 	ListCell   *lc;
 	StringInfoData buf;
 	int			nterms = 0;
 
-	initStringInfo(&buf);
 	if (list_length(path) > MAX_DEPTH)
 		return "true";
-	foreach(lc, ctx->edges)
+	initStringInfo(&buf);
+	foreach(lc, gdpr_fks_referencing(rel))
 	{
-		RefEdge    *e = (RefEdge *) lfirst(lc);
-		char	   *calias;
+		GdprForeignKey *fk = (GdprForeignKey *) lfirst(lc);
+		char	   *calias = new_alias(ctx);
 		char	   *pred;
 
-		if (!list_member_oid(fam, e->parent))
-			continue;
-		calias = new_alias(ctx);
-		if (path_has(path, e->child))
+		if (list_member_oid(path, fk->child))
 			pred = "true";
 		else
 		{
-			List	   *cpath = lappend_oid(list_copy(path), root_of(e->child));
+			List	   *cpath = lappend_oid(list_copy(path), fk->child);
 
 			if (tagged_any)
-				pred = rel_tagged(e->child) ? "true" :
-					ref_expr(ctx, e->child, calias, cpath, true);
+				pred = rel_tagged(fk->child) ? "true" :
+					ref_expr(ctx, fk->child, calias, cpath, true);
 			else
-				pred = kept_expr(ctx, e->child, calias, cpath);
+				pred = kept_expr(ctx, fk->child, calias, cpath);
 		}
 		if (strcmp(pred, "false") == 0)
 			continue;
+
 		/*
 		 * "key IN (uncorrelated subquery)": a hashed subplan, evaluated once
 		 * per statement, not once per row.
 		 */
 		appendStringInfo(&buf, "%sCOALESCE(%s IN (SELECT %s FROM %s %s%s%s), false)",
 						 nterms++ > 0 ? " OR " : "",
-						 key_list(e, alias, false), key_list(e, calias, true),
-						 qualified_name(e->child), calias,
+						 key_list(fk, alias, false), key_list(fk, calias, true),
+						 gdpr_relation_name(fk->child_scan), calias,
 						 strcmp(pred, "true") == 0 ? "" : " WHERE ",
 						 strcmp(pred, "true") == 0 ? "" : pred);
 	}
@@ -496,257 +300,155 @@ ref_expr(ExpCtx *ctx, Oid rel, const char *alias, List *path, bool tagged_any)
 	return psprintf("(%s)", buf.data);
 }
 
-static char *
-keptref_expr(ExpCtx *ctx, Oid rel, const char *alias, List *path)
-{
-	return ref_expr(ctx, rel, alias, path, false);
-}
-
 /* ------------------------------------------------------------------------
- * Clearing values
+ * Clearing single columns whose purposes ran out
  * ------------------------------------------------------------------------
  */
 typedef struct ClearCol
 {
 	char	   *name;			/* quoted */
-	char	   *neutral;		/* SQL expression */
+	char	   *neutral;		/* SQL expression (graph.c's clear value) */
 	char	   *cleared;		/* SQL predicate over alias t */
 	List	   *purposes;		/* names, for the column's threshold */
-	bool		expirable;		/* every purpose has a retention */
 } ClearCol;
 
 static bool
-attnum_in_unique_index(Relation rel, AttrNumber attnum)
+attnum_is_key(Relation r, AttrNumber attnum)
 {
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
+	Oid			pk = RelationGetPrimaryKeyIndex(r);
 	bool		found = false;
 
-	foreach(lc, indexes)
+	if (OidIsValid(pk))
 	{
-		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
-		Form_pg_index idx;
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pk));
 
-		if (!HeapTupleIsValid(tup))
-			continue;
-		idx = (Form_pg_index) GETSTRUCT(tup);
-		if (idx->indisunique)
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_index idx = (Form_pg_index) GETSTRUCT(tup);
+
 			for (int i = 0; i < idx->indnkeyatts; i++)
 				if (idx->indkey.values[i] == attnum)
 					found = true;
-		ReleaseSysCache(tup);
+			ReleaseSysCache(tup);
+		}
 	}
-	list_free(indexes);
-	return found;
-}
-
-static bool
-attnum_is_primary_key(Relation rel, AttrNumber attnum)
-{
-	Oid			pk = RelationGetPrimaryKeyIndex(rel);
-	HeapTuple	tup;
-	bool		found = false;
-
-	if (!OidIsValid(pk))
-		return false;
-	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pk));
-	if (HeapTupleIsValid(tup))
+	if (r->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 	{
-		Form_pg_index idx = (Form_pg_index) GETSTRUCT(tup);
+		PartitionKey key = RelationGetPartitionKey(r);
 
-		for (int i = 0; i < idx->indnkeyatts; i++)
-			if (idx->indkey.values[i] == attnum)
+		for (int i = 0; key != NULL && i < key->partnatts; i++)
+			if (key->partattrs[i] == attnum)
 				found = true;
-		ReleaseSysCache(tup);
 	}
 	return found;
 }
 
 /*
- * A neutral value of the column's type, for NOT NULL columns: empty string,
- * 0, epoch, false, empty array/object; unique where a unique index demands
- * it (text types).  NULL when the type has none.
- */
-static char *
-neutral_value(Oid typid, int32 typmod, bool unique)
-{
-	Oid			base = getBaseType(typid);
-	char		cat;
-	bool		pref;
-	const char *lit = NULL;
-	char	   *tname = format_type_with_typemod(typid, typmod);
-
-	get_type_category_preferred(base, &cat, &pref);
-	switch (cat)
-	{
-		case TYPCATEGORY_STRING:
-			if (unique)
-				return psprintf("CAST('gdpr:' || pg_catalog.gen_random_uuid() AS %s)", tname);
-			lit = "";
-			break;
-		case TYPCATEGORY_NUMERIC:
-			if (unique)
-				return NULL;
-			lit = "0";
-			break;
-		case TYPCATEGORY_DATETIME:
-			if (base == TIMEOID || base == TIMETZOID)
-				lit = "00:00";
-			else
-				lit = "epoch";
-			break;
-		case TYPCATEGORY_TIMESPAN:
-			lit = "0";
-			break;
-		case TYPCATEGORY_BOOLEAN:
-			lit = "false";
-			break;
-		case TYPCATEGORY_ARRAY:
-			lit = "{}";
-			break;
-		case TYPCATEGORY_NETWORK:
-			lit = (base == MACADDROID) ? "00:00:00:00:00:00" :
-				(base == MACADDR8OID) ? "00:00:00:00:00:00:00:00" : "0.0.0.0";
-			break;
-		default:
-			if (base == JSONBOID || base == JSONOID)
-				lit = "{}";
-			else if (base == UUIDOID)
-				lit = "00000000-0000-0000-0000-000000000000";
-			else if (base == BYTEAOID)
-				lit = "\\x";
-			break;
-	}
-	if (lit == NULL || unique)
-		return NULL;
-	return psprintf("CAST(%s AS %s)", quote_literal_cstr(lit), tname);
-}
-
-/*
- * The tagged columns of rel (the relation as scanned: a leaf partition or
- * a plain table) that may be cleared.
+ * The tagged columns of rel (top-most) that may be cleared one by one when
+ * their purposes run out: not key columns (primary, partition, referenced,
+ * NOT NULL foreign key), not the RETAIN FROM column (the clock must stay),
+ * and only where every purpose has a retention.
  */
 static List *
-clear_columns(ExpCtx *ctx, Oid rel)
+clear_columns(Oid rel)
 {
 	const GdprTableTags *tags = gdpr_table_tags(rel);
 	List	   *cols = NIL;
-	List	   *fam = family_of(rel);
 	Relation	r;
 
 	if (tags == NULL)
 		return NIL;
-	r = table_open(rel, AccessShareLock);
+	r = relation_open(rel, AccessShareLock);
 	for (int i = 0; i < tags->ncolumns; i++)
 	{
 		const GdprColumnTag *ct = &tags->columns[i];
-		char	   *name = get_attname(rel, ct->attnum, false);
-		AttrNumber	attnum = ct->attnum;
 		Form_pg_attribute att;
 		ClearCol   *cc;
 		bool		skip = false;
 		ListCell   *lc;
+		List	   *names = NIL;
 
-		if (attnum == InvalidAttrNumber)
+		if (ct->attnum <= 0 || ct->attnum > RelationGetDescr(r)->natts)
 			continue;
-		att = TupleDescAttr(RelationGetDescr(r), attnum - 1);
-		if (att->attisdropped || att->attgenerated)
+		att = TupleDescAttr(RelationGetDescr(r), ct->attnum - 1);
+		if (att->attisdropped || att->attgenerated ||
+			tags->retain_from == ct->attnum || attnum_is_key(r, ct->attnum) ||
+			!add_purposes(ct, &names))
 			continue;
-		/* never clear keys or the clock */
-		if (tags->retain_from == ct->attnum || attnum_is_primary_key(r, attnum))
-			continue;
-		foreach(lc, ctx->edges)
+		cc = palloc0(sizeof(ClearCol));
+		cc->name = pstrdup(quote_identifier(NameStr(att->attname)));
+		foreach(lc, gdpr_fks_referencing(rel))
 		{
-			RefEdge    *e = (RefEdge *) lfirst(lc);
+			GdprForeignKey *fk = (GdprForeignKey *) lfirst(lc);
 
-			for (int k = 0; k < e->nkeys; k++)
-			{
-				if (list_member_oid(fam, e->parent) &&
-					strcmp(get_attname(e->parent, e->pkeys[k], false), name) == 0)
+			for (int k = 0; k < fk->nkeys; k++)
+				if (OidIsValid(fk->conoid) && strcmp(fk->parent_cols[k], cc->name) == 0)
 					skip = true;
-				if (att->attnotnull && list_member_oid(fam, e->child) &&
-					strcmp(get_attname(e->child, e->ckeys[k], false), name) == 0)
+		}
+		if (att->attnotnull)
+			foreach(lc, gdpr_fks_of(rel))
+		{
+			GdprForeignKey *fk = (GdprForeignKey *) lfirst(lc);
+
+			for (int k = 0; k < fk->nkeys; k++)
+				if (strcmp(fk->child_cols[k], cc->name) == 0)
 					skip = true;
-			}
 		}
 		if (skip)
 			continue;
 
-		cc = palloc0(sizeof(ClearCol));
-		cc->name = pstrdup(quote_identifier(name));
-		if (!att->attnotnull)
-		{
-			cc->neutral = "NULL";
+		/* the neutral value is graph.c's (one definition for erase and expire) */
+		cc->neutral = gdpr_clear_value_expr(rel, ct->attnum);
+		if (strcmp(cc->neutral, "NULL") == 0)
 			cc->cleared = psprintf("t.%s IS NULL", cc->name);
-		}
+		else if (strstr(cc->neutral, "'erased-' ||") != NULL)
+			cc->cleared = psprintf("(t.%s)::pg_catalog.text LIKE 'erased-%%'", cc->name);
+		else if (strstr(cc->neutral, "- pg_catalog.nextval") != NULL)
+			cc->cleared = psprintf("t.%s < 0", cc->name);
 		else
-		{
-			bool		unique = attnum_in_unique_index(r, attnum);
-
-			cc->neutral = neutral_value(att->atttypid, att->atttypmod, unique);
-			if (cc->neutral == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot clear column \"%s\" of relation %s: it is NOT NULL%s and its type %s has no neutral value",
-								name, qualified_name(rel), unique ? " UNIQUE" : "",
-								format_type_be(att->atttypid)),
-						 errhint("Allow NULL in the column, or tag it with purposes without a retention.")));
-			if (unique)
-				cc->cleared = psprintf("t.%s::text LIKE 'gdpr:%%'", cc->name);
-			else
-				cc->cleared = psprintf("(t.%s)::text IS NOT DISTINCT FROM (%s)::text",
-									   cc->name, cc->neutral);
-		}
-		cc->expirable = add_purposes(ct, &cc->purposes);
+			cc->cleared = psprintf("t.%s IS NOT DISTINCT FROM %s", cc->name, cc->neutral);
+		cc->purposes = names;
 		cols = lappend(cols, cc);
 	}
-	table_close(r, AccessShareLock);
+	relation_close(r, AccessShareLock);
 	return cols;
 }
 
 /* ------------------------------------------------------------------------
- * Untagged rows below deleted rows
+ * Untagged rows below deleted rows (order lines below an order)
  * ------------------------------------------------------------------------
  */
 static void
 delete_tree(ExpCtx *ctx, Oid rel, const char *parent_cte, List *path)
 {
-	List	   *fam = family_of(rel);
 	ListCell   *lc;
 
 	if (list_length(path) > MAX_DEPTH)
 		return;
-	foreach(lc, ctx->edges)
+	foreach(lc, gdpr_fks_referencing(rel))
 	{
-		RefEdge    *e = (RefEdge *) lfirst(lc);
+		GdprForeignKey *fk = (GdprForeignKey *) lfirst(lc);
+		char		deltype = fk_deltype(fk);
 		char	   *cte;
-		StringInfoData cols;
-		StringInfoData pcols;
 
-		if (!list_member_oid(fam, e->parent) || path_has(path, e->child) ||
-			rel_tagged(e->child) || e->deltype == 'n' || e->deltype == 'd')
+		/* SET NULL / SET DEFAULT: those rows survive their parent */
+		if (list_member_oid(path, fk->child) || rel_tagged(fk->child) ||
+			deltype == 'n' || deltype == 'd')
 			continue;
 
 		cte = psprintf("gdpr_d%d", ++ctx->nctes);
-		initStringInfo(&cols);
-		initStringInfo(&pcols);
-		for (int i = 0; i < e->nkeys; i++)
-		{
-			appendStringInfo(&cols, "%s%s", i > 0 ? ", " : "",
-							 col_ref("c", e->child, e->ckeys[i]));
-			appendStringInfo(&pcols, "%s%s", i > 0 ? ", " : "",
-							 col_ref("p", e->parent, e->pkeys[i]));
-		}
 		if (ctx->dry_run)
 			appendStringInfo(&ctx->ctes,
-							 ",\n%s AS (SELECT c.* FROM %s c WHERE (%s) IN (SELECT %s FROM %s p))",
-							 cte, qualified_name(e->child), cols.data, pcols.data, parent_cte);
+							 ",\n%s AS (SELECT c.* FROM %s c WHERE %s IN (SELECT %s FROM %s p))",
+							 cte, gdpr_relation_name(fk->child_scan),
+							 key_list(fk, "c", true), key_list(fk, "p", false), parent_cte);
 		else
 			appendStringInfo(&ctx->ctes,
-							 ",\n%s AS (DELETE FROM %s c WHERE (%s) IN (SELECT %s FROM %s p) RETURNING c.*)",
-							 cte, qualified_name(e->child), cols.data, pcols.data, parent_cte);
-		ctx->cte_relids = lappend_oid(ctx->cte_relids, root_of(e->child));
-		delete_tree(ctx, e->child, cte, lappend_oid(list_copy(path), root_of(e->child)));
+							 ",\n%s AS (DELETE FROM %s c WHERE %s IN (SELECT %s FROM %s p) RETURNING c.*)",
+							 cte, gdpr_relation_name(fk->child_scan),
+							 key_list(fk, "c", true), key_list(fk, "p", false), parent_cte);
+		ctx->cte_relids = lappend_oid(ctx->cte_relids, fk->child);
+		delete_tree(ctx, fk->child, cte, lappend_oid(list_copy(path), fk->child));
 	}
 }
 
@@ -769,21 +471,6 @@ join_list(List *items, const char *sep, const char *empty)
 	return buf.data;
 }
 
-static char *
-join_or(List *preds)
-{
-	StringInfoData buf;
-	ListCell   *lc;
-
-	if (preds == NIL)
-		return "false";
-	initStringInfo(&buf);
-	foreach(lc, preds)
-		appendStringInfo(&buf, "%s(%s)", foreach_current_index(lc) > 0 ? " OR " : "",
-						 (char *) lfirst(lc));
-	return buf.data;
-}
-
 /*
  * Build the statement for one batch on leaf (a plain table, or a leaf
  * partition of a labelled partitioned table).  Returns NULL when nothing
@@ -793,46 +480,49 @@ join_or(List *preds)
 static char *
 build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 {
-	List	   *path = list_make1_oid(root_of(leaf));
-	List	   *cols = clear_columns(ctx, leaf);
+	Oid			top = gdpr_top_relation(leaf);
+	const GdprTableTags *tags = gdpr_table_tags(top);
+	List	   *path = list_make1_oid(top);
+	List	   *cols;
 	char	   *clock;
 	char	   *rx;
-	char	   *kr;
+	char	   *kr = "false";
 	char	   *td = "false";
-	List	   *cleared = NIL;
+	char	   *anon_set;
+	char	   *anon_needed;
 	List	   *colconds = NIL;
-	List	   *anon_set = NIL;
 	List	   *nul_set = NIL;
 	List	   *thresholds = NIL;
 	char	   *rowcond;
 	char	   *cond;
-	char	   *index_cond = NULL;
-	int			dist;
+	char	   *index_cond = "";
 	ListCell   *lc;
 	StringInfoData sql;
-	const char *rel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(leaf)),
-												 get_rel_name(leaf));
+	const char *rel = gdpr_relation_name(leaf);
 
-	dist = clock_expr(ctx, leaf, "t", path, &clock);
-	if (dist < 0)
+	if (tags == NULL || tags->ncolumns == 0)
+		return NULL;
+	clock = gdpr_clock_expr(top, "t");
+	if (clock == NULL)
 		return NULL;
 
-	rx = row_expired_expr(ctx, leaf, "t", path);
-	kr = strcmp(rx, "false") == 0 ? "false" : keptref_expr(ctx, leaf, "t", path);
-	if (!ctx->dry_run && strcmp(rx, "false") != 0)
-		td = ref_expr(ctx, leaf, "t", path, true);
+	rx = row_expired_expr(top, "t");
+	if (strcmp(rx, "false") != 0)
+	{
+		kr = ref_expr(ctx, top, "t", path, false);
+		if (!ctx->dry_run)
+			td = ref_expr(ctx, top, "t", path, true);
+	}
 
+	/* column level: each column whose purposes all ran out */
+	cols = clear_columns(top);
 	foreach(lc, cols)
 	{
 		ClearCol   *cc = (ClearCol *) lfirst(lc);
-		char	   *cx;
+		char	   *th = threshold_expr(cc->purposes);
+		char	   *cx = psprintf("COALESCE(%s < %s, false)", clock, th);
 
-		cleared = lappend(cleared, cc->cleared);
-		anon_set = lappend(anon_set, psprintf("%s = %s", cc->name, cc->neutral));
-		if (!cc->expirable)
-			continue;
-		thresholds = lappend(thresholds, threshold_expr(cc->purposes));
-		cx = psprintf("COALESCE(%s < %s, false)", clock, threshold_expr(cc->purposes));
+		thresholds = lappend(thresholds, th);
 		colconds = lappend(colconds, psprintf("%s AND NOT (%s)", cx, cc->cleared));
 		nul_set = lappend(nul_set, psprintf("%s = CASE WHEN %s THEN %s ELSE t.%s END",
 											cc->name, cx, cc->neutral, cc->name));
@@ -840,52 +530,42 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 	if (strcmp(rx, "false") == 0 && colconds == NIL)
 		return NULL;
 
-	/* rows that have run out: anonymize (if not yet) or delete */
+	/* row level: anonymize (the same rules as erase) or delete */
+	anon_set = gdpr_anonymize_set_list(top, "t");
+	anon_needed = gdpr_anonymize_needed_expr(top, "t");
 	if (strcmp(rx, "false") == 0)
 		rowcond = "false";
 	else
 	{
-		char	   *anon_c = psprintf("(%s) AND NOT (%s)", kr, join_list(cleared, " AND ", "true"));
-		char	   *del_c;
+		char	   *anon_c = anon_needed ?
+			psprintf("(%s) AND %s", kr, anon_needed) : "false";
 
-		if (ctx->dry_run)
-			del_c = psprintf("NOT (%s)", kr);
-		else
-			del_c = psprintf("NOT (%s)", td);	/* td covers kr */
-		rowcond = psprintf("%s AND ((%s) OR (%s))", rx, anon_c, del_c);
+		/* a real run also waits for tagged rows below that must go first */
+		rowcond = psprintf("%s AND ((%s) OR NOT (%s))", rx, anon_c,
+						   ctx->dry_run ? kr : td);
 	}
-	cond = psprintf("(%s) OR (NOT %s AND (%s))",
-					rowcond, strcmp(rx, "false") == 0 ? "false" : rx,
-					join_or(colconds));
+	cond = psprintf("(%s) OR (NOT %s AND ((%s)))",
+					rowcond, rx, join_list(colconds, ") OR (", "false"));
 
-	/* a condition an index on the RETAIN FROM column can serve */
-	if (dist == 0)
+	/* a condition an index on the own RETAIN FROM column can serve */
+	if (tags->retain_from != InvalidAttrNumber)
 	{
-		List	   *all = list_copy(thresholds);
 		List	   *rowpurposes = NIL;
-		const GdprTableTags *tags = gdpr_table_tags(leaf);
 		bool		rowok = true;
+		char	   *col = get_attname(top, tags->retain_from, false);
 
 		for (int i = 0; i < tags->ncolumns && rowok; i++)
 			rowok = add_purposes(&tags->columns[i], &rowpurposes);
 		if (rowok)
-			all = lappend(all, threshold_expr(rowpurposes));
-		if (all != NIL)
-		{
-			StringInfoData g;
-
-			initStringInfo(&g);
-			appendStringInfoString(&g, "GREATEST(");
-			foreach(lc, all)
-				appendStringInfo(&g, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
-								 (char *) lfirst(lc));
-			appendStringInfoChar(&g, ')');
-			index_cond = psprintf("%s < %s AND ", clock, g.data);
-		}
+			thresholds = lappend(thresholds, threshold_expr(rowpurposes));
+		if (thresholds != NIL)
+			index_cond = psprintf("t.%s < GREATEST(%s) AND ", quote_identifier(col),
+								  join_list(thresholds, ", ", ""));
 	}
 
 	initStringInfo(&ctx->ctes);
 	ctx->cte_relids = NIL;
+	ctx->nctes = 0;
 	initStringInfo(&sql);
 
 	if (ctx->dry_run)
@@ -894,9 +574,9 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 						 "WITH gdpr_cand AS MATERIALIZED (SELECT t.*, %s AS gdpr_rx, %s AS gdpr_kr"
 						 " FROM ONLY %s t WHERE %s(%s)%s),\n"
 						 "gdpr_del AS (SELECT * FROM gdpr_cand WHERE gdpr_rx AND NOT gdpr_kr)",
-						 rx, kr, rel, index_cond ? index_cond : "", cond,
+						 rx, kr, rel, index_cond, cond,
 						 limit > 0 ? psprintf(" LIMIT %d", limit) : "");
-		delete_tree(ctx, leaf, "gdpr_del", path);
+		delete_tree(ctx, top, "gdpr_del", path);
 		appendStringInfo(&sql, "%s\nSELECT (SELECT count(*) FROM gdpr_del),"
 						 " (SELECT count(*) FROM gdpr_cand WHERE gdpr_rx AND gdpr_kr),"
 						 " (SELECT count(*) FROM gdpr_cand WHERE NOT gdpr_rx)",
@@ -908,17 +588,18 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 						 "WITH gdpr_cand AS MATERIALIZED (SELECT t.ctid AS tid, %s AS rx, %s AS kr"
 						 " FROM ONLY %s t WHERE %s(%s)%s%s),\n"
 						 "gdpr_del AS (DELETE FROM ONLY %s t WHERE t.ctid = ANY (ARRAY(SELECT tid FROM gdpr_cand WHERE rx AND NOT kr)) RETURNING t.*)",
-						 rx, kr, rel, index_cond ? index_cond : "", cond,
+						 rx, kr, rel, index_cond, cond,
 						 limit > 0 ? psprintf(" LIMIT %d", limit) : "",
 						 skip_locked ? " FOR UPDATE OF t SKIP LOCKED" : "",
 						 rel);
-		delete_tree(ctx, leaf, "gdpr_del", path);
-		if (anon_set != NIL)
-			appendStringInfo(&sql, "%s,\ngdpr_anon AS (UPDATE ONLY %s t SET %s"
+		delete_tree(ctx, top, "gdpr_del", path);
+		appendStringInfoString(&sql, ctx->ctes.data);
+		if (anon_set != NULL)
+			appendStringInfo(&sql, ",\ngdpr_anon AS (UPDATE ONLY %s t SET %s"
 							 " WHERE t.ctid = ANY (ARRAY(SELECT tid FROM gdpr_cand WHERE rx AND kr)) RETURNING 1)",
-							 ctx->ctes.data, rel, join_list(anon_set, ", ", ""));
+							 rel, anon_set);
 		else
-			appendStringInfo(&sql, "%s,\ngdpr_anon AS (SELECT 1 WHERE false)", ctx->ctes.data);
+			appendStringInfoString(&sql, ",\ngdpr_anon AS (SELECT 1 WHERE false)");
 		if (nul_set != NIL)
 			appendStringInfo(&sql, ",\ngdpr_nul AS (UPDATE ONLY %s t SET %s"
 							 " WHERE t.ctid = ANY (ARRAY(SELECT tid FROM gdpr_cand WHERE NOT rx)) RETURNING 1)",
@@ -975,21 +656,6 @@ audit_batch(Oid relid, int64 deleted, int64 anonymized, int64 nulled, int64 casc
 	gdpr_audit_append("expire", NULL, relid, details);
 }
 
-/* leaf relations to scan for relid (itself, or its leaf partitions) */
-static List *
-leaves_of(Oid relid)
-{
-	List	   *leaves = NIL;
-	ListCell   *lc;
-
-	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
-		return list_make1_oid(relid);
-	foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
-		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_RELATION)
-			leaves = lappend_oid(leaves, lfirst_oid(lc));
-	return leaves;
-}
-
 List *
 gdpr_expire_relation(Oid relid, int batch_size, bool dry_run, bool skip_locked)
 {
@@ -1004,7 +670,7 @@ gdpr_expire_relation(Oid relid, int batch_size, bool dry_run, bool skip_locked)
 				tot_anon = 0,
 				tot_nul = 0,
 				tot_casc = 0;
-	Oid			report = root_of(relid);
+	Oid			report = gdpr_top_relation(relid);
 	int			save_nestlevel;
 
 	workcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr expire",
@@ -1026,9 +692,7 @@ gdpr_expire_relation(Oid relid, int batch_size, bool dry_run, bool skip_locked)
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.dry_run = dry_run;
-	ctx.edges = load_edges();
-
-	foreach(lc, leaves_of(relid))
+	foreach(lc, gdpr_leaf_relations(relid))
 	{
 		Oid			leaf = lfirst_oid(lc);
 		int			limit = batch_size > 0 ? (int) (batch_size - done) : 0;
@@ -1097,9 +761,9 @@ gdpr_expire_batch(Oid relid, int batch_size, bool dry_run, bool skip_locked)
 	return gdpr_expire_relation(relid, batch_size, dry_run, skip_locked);
 }
 
-/* relid (transitively) references target */
+/* relid (transitively) references target; both top-most */
 static bool
-references(List *edges, Oid relid, Oid target)
+references(Oid relid, Oid target)
 {
 	List	   *todo = list_make1_oid(relid);
 	List	   *seen = list_make1_oid(relid);
@@ -1110,20 +774,16 @@ references(List *edges, Oid relid, Oid target)
 		ListCell   *lc;
 
 		todo = list_delete_first(todo);
-		foreach(lc, edges)
+		foreach(lc, gdpr_fks_of(cur))
 		{
-			RefEdge    *e = (RefEdge *) lfirst(lc);
-			Oid			p;
+			GdprForeignKey *fk = (GdprForeignKey *) lfirst(lc);
 
-			if (root_of(e->child) != cur)
-				continue;
-			p = root_of(e->parent);
-			if (p == target)
+			if (fk->parent == target)
 				return true;
-			if (!list_member_oid(seen, p))
+			if (!list_member_oid(seen, fk->parent))
 			{
-				seen = lappend_oid(seen, p);
-				todo = lappend_oid(todo, p);
+				seen = lappend_oid(seen, fk->parent);
+				todo = lappend_oid(todo, fk->parent);
 			}
 		}
 	}
@@ -1142,22 +802,20 @@ gdpr_expirable_relations(void)
 	List	   *ordered = NIL;
 	List	   *result;
 	ListCell   *lc;
-	ExpCtx		ctx;
 
 	if (!gdpr_extension_installed())
 		return NIL;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "gdpr_crm: SPI_connect failed");
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.edges = load_edges();
 
 	foreach(lc, gdpr_labelled_relations())
 	{
 		Oid			relid = lfirst_oid(lc);
 		const GdprTableTags *tags = gdpr_table_tags(relid);
 		bool		any = false;
-		char	   *clock;
 
+		relid = gdpr_top_relation(relid);
+		tags = gdpr_table_tags(relid);
 		if (tags == NULL || tags->ncolumns == 0 || list_member_oid(found, relid))
 			continue;
 		for (int i = 0; i < tags->ncolumns && !any; i++)
@@ -1168,7 +826,7 @@ gdpr_expirable_relations(void)
 		}
 		if (!any)
 			continue;
-		if (clock_expr(&ctx, relid, "t", list_make1_oid(root_of(relid)), &clock) < 0)
+		if (gdpr_clock_expr(relid, "t") == NULL)
 			continue;
 		found = lappend_oid(found, relid);
 	}
@@ -1188,8 +846,8 @@ gdpr_expirable_relations(void)
 			{
 				Oid			y = lfirst_oid(lc2);
 
-				if (y != x && references(ctx.edges, y, x) &&
-					!references(ctx.edges, x, y))
+				if (y != x && references(y, x) &&
+					!references(x, y))
 				{
 					referenced = true;
 					break;
