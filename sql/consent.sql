@@ -32,7 +32,7 @@ SELECT gdpr.grant_consent('consent_t.klant', 1, 'ct_delivery', 'checkbox');
 SELECT gdpr.grant_consent('consent_t.klant', 1, 'ct_nope', 'checkbox');
 SELECT gdpr.grant_consent('consent_t.los', 1, 'ct_news', 'checkbox');
 SELECT gdpr.grant_consent('consent_t.klant', 99, 'ct_news', 'checkbox');
-SELECT gdpr.grant_consent('consent_t.klant', 'x', 'ct_news', 'checkbox');
+SELECT gdpr.grant_consent('consent_t.klant', 'x'::text, 'ct_news', 'checkbox');
 -- NULLs of state-changing functions are errors
 SELECT gdpr.grant_consent(NULL, 1, 'ct_news', 'checkbox');
 SELECT gdpr.grant_consent('consent_t.klant', NULL::int, 'ct_news', 'checkbox');
@@ -56,8 +56,8 @@ SELECT gdpr.grant_consent('consent_t.lid', 'AB-1'::text, 'ct_news', 'electronic_
 SELECT subject, subject_key, purpose, action, method, source, evidence, policy_version,
        actor, subject_name, withdraws
   FROM gdpr.consent_events WHERE purpose LIKE 'ct\_%' ORDER BY id;
-SELECT subject, subject_key, purpose, granted_at = now() AS granted_now,
-       expires_at = now() + interval '1 year' AS expires_in_a_year,
+SELECT subject, subject_key, purpose, granted_at <= now() AS granted_before_now,
+       expires_at = granted_at + interval '1 year' AS expires_in_a_year,
        expires_at IS NULL AS never_lapses
   FROM gdpr.consent_status WHERE purpose LIKE 'ct\_%' ORDER BY subject::text, subject_key, purpose;
 
@@ -71,7 +71,9 @@ SELECT k, gdpr.has_consent('consent_t.klant', k, 'ct_news') AS news,
 SELECT gdpr.has_consent('consent_t.klant', '1'::text, 'ct_news') AS text_key,
        gdpr.has_consent('consent_t.klant', 1::bigint, 'ct_news') AS bigint_key,
        gdpr.has_consent('consent_t.klant', 1::smallint, 'ct_news') AS smallint_key,
-       gdpr.has_consent('consent_t.klant', '1.0'::numeric, 'ct_news') AS numeric_key;
+       gdpr.has_consent('consent_t.klant', 1::numeric, 'ct_news') AS numeric_key;
+-- a key that is no valid key of the column's type
+SELECT gdpr.has_consent('consent_t.klant', 'x'::text, 'ct_news');
 SELECT code, gdpr.has_consent('consent_t.lid', code, 'ct_news') AS news,
        gdpr.may_process('consent_t.lid', code, 'ct_news') AS may
   FROM consent_t.lid ORDER BY code;
@@ -133,7 +135,7 @@ SELECT gdpr.consent_token('consent_t.klant', 3, 'ct_news') AS tok \gset
 -- URL-safe, stable, and it carries a version byte and the grant's event id
 -- (an opaque number) + MAC: no personal data
 SELECT length(:'tok') AS len, :'tok' ~ '^[A-Za-z0-9_-]+$' AS url_safe,
-       :'tok' = gdpr.consent_token('consent_t.klant', '3', 'ct_news') AS stable,
+       :'tok' = gdpr.consent_token('consent_t.klant', '3'::text, 'ct_news') AS stable,
        get_byte(b, 0) AS version,
        ('x' || encode(substring(b FROM 2 FOR 8), 'hex'))::bit(64)::bigint =
          (SELECT grant_id FROM gdpr.consent_status

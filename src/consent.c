@@ -46,6 +46,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
@@ -292,6 +293,26 @@ subject_info(Oid relid, SubjectInfo *si)
 				 si->keytype == INT8OID);
 }
 
+/*
+ * Purpose lookups from the cache of purposes.c, which may read gdpr.purpose
+ * with SPI: done as the bootstrap superuser, so that readers of purpose
+ * views (who call may_process) need no privilege on gdpr.purpose.
+ */
+static const GdprPurpose *
+purpose_lookup(const char *name, bool missing_ok)
+{
+	Oid			saveuid;
+	int			savesec;
+	const GdprPurpose *p;
+
+	GetUserIdAndSecContext(&saveuid, &savesec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   savesec | SECURITY_LOCAL_USERID_CHANGE);
+	p = missing_ok ? gdpr_lookup_purpose(name) : gdpr_get_purpose(name);
+	SetUserIdAndSecContext(saveuid, savesec);
+	return p;
+}
+
 /* consent_valid_for of a purpose applied to a grant time */
 static TimestampTz
 consent_expiry(const GdprPurpose *p, TimestampTz at)
@@ -374,7 +395,7 @@ consent_set_build(ConsentSet *set, bool byval)
 
 	/* locks first: that may process invalidations, before gen0 is read */
 	rel = table_open(relid, AccessShareLock);
-	p = gdpr_lookup_purpose(set->key.purpose);
+	p = purpose_lookup(set->key.purpose, true);
 	gen0 = consent_gen;
 
 	MemoryContextReset(set->cxt);
@@ -577,7 +598,7 @@ consent_fn_setup(FunctionCallInfo fcinfo, Oid subject, Datum purpose)
 	}
 	fc->gen = 0;				/* not valid until complete */
 	pname = text_to_cstring(DatumGetTextPP(purpose));
-	p = gdpr_get_purpose(pname);	/* raises for an unknown purpose */
+	p = purpose_lookup(pname, false);	/* raises for an unknown purpose */
 	strlcpy(fc->purpose, p->name, NAMEDATALEN);
 	fc->consent_basis = (p->basis == GDPR_BASIS_CONSENT);
 	fc->purpose_ptr = (strcmp(pname, p->name) == 0) ? purpose : (Datum) 0;
@@ -717,7 +738,7 @@ consent_check_c(Oid subject_relid, Datum key, Oid keytype,
 	ConsentFnCache fc;
 	Oid			outfn;
 	bool		isvarlena;
-	const GdprPurpose *p = gdpr_get_purpose(purpose);
+	const GdprPurpose *p = purpose_lookup(purpose, false);
 
 	if (may_process && p->basis != GDPR_BASIS_CONSENT)
 		return true;
@@ -757,7 +778,7 @@ gdpr_consent_expires(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	p = gdpr_lookup_purpose(name);
+	p = purpose_lookup(name, true);
 	if (p == NULL || !p->has_consent_valid_for)
 		PG_RETURN_NULL();
 	at = PG_GETARG_TIMESTAMPTZ(1);
@@ -991,7 +1012,7 @@ gdpr_grant_consent(PG_FUNCTION_ARGS)
 								"  method, source, evidence, policy_version, actor)"
 								" VALUES ($1, $2, $3, $4, 'grant', $5, $6, $7, $8, $9)"
 								" RETURNING id",
-								9, argtypes, values, nulls, false, 1);
+								9, argtypes, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "recording consent failed: %s", SPI_result_code_string(ret));
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -1050,7 +1071,7 @@ consent_withdraw(const SubjectInfo *si, Datum keyd, const char *keytext,
 								"  grant_id, source, actor)"
 								" VALUES ($1, $2, $3, $4, 'withdraw', $5, $6, $7)"
 								" RETURNING id",
-								7, argtypes, values, nulls, false, 1);
+								7, argtypes, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "recording withdrawal failed: %s", SPI_result_code_string(ret));
 	wid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],

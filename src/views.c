@@ -118,6 +118,22 @@ spi_su(const char *sql, int nargs, Oid *argtypes, Datum *values, bool readonly)
 				  readonly);
 }
 
+/* purpose lookup as the bootstrap superuser (purposes.c reads with SPI) */
+static const GdprPurpose *
+get_purpose(const char *name)
+{
+	Oid			saveuid;
+	int			savesec;
+	const GdprPurpose *p;
+
+	GetUserIdAndSecContext(&saveuid, &savesec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   savesec | SECURITY_LOCAL_USERID_CHANGE);
+	p = gdpr_get_purpose(name);
+	SetUserIdAndSecContext(saveuid, savesec);
+	return p;
+}
+
 static void
 spi_connect(void)
 {
@@ -682,7 +698,7 @@ gdpr_create_purpose_view(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	p = gdpr_get_purpose(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	p = get_purpose(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -841,7 +857,7 @@ gdpr_grant_purpose(PG_FUNCTION_ARGS)
 	GDPR_REQUIRE_ARG(1, "purpose");
 	role = pstrdup(NameStr(*PG_GETARG_NAME(0)));
 	(void) get_role_oid(role, false);
-	p = gdpr_get_purpose(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	p = get_purpose(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 
 	spi_connect();
 	vals[0] = DirectFunctionCall1(namein, CStringGetDatum(role));
@@ -877,7 +893,7 @@ gdpr_revoke_purpose(PG_FUNCTION_ARGS)
 	GDPR_REQUIRE_ARG(1, "purpose");
 	role = pstrdup(NameStr(*PG_GETARG_NAME(0)));
 	(void) get_role_oid(role, false);
-	p = gdpr_get_purpose(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	p = get_purpose(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 
 	spi_connect();
 	vals[0] = DirectFunctionCall1(namein, CStringGetDatum(role));
