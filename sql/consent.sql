@@ -163,6 +163,7 @@ SELECT gdpr.has_consent('consent_t.klant', 3, 'ct_news') AS still_active;
 -- an unsubscribe endpoint role: EXECUTE on withdraw_by_token and nothing else
 CREATE ROLE consent_t_unsub LOGIN;
 GRANT EXECUTE ON FUNCTION gdpr.withdraw_by_token(text) TO consent_t_unsub;
+GRANT USAGE ON SCHEMA consent_t TO consent_t_unsub;  -- to show what else it cannot do
 SET ROLE consent_t_unsub;
 SELECT gdpr.withdraw_by_token(:'tok') AS unsubscribed;
 SELECT gdpr.withdraw_by_token(:'tok') AS already_withdrawn;
@@ -216,6 +217,7 @@ SELECT c.relname FROM pg_extension e, unnest(e.extconfig) x(oid)
 
 -- ---------------------------------------------------------------- cleanup
 REVOKE EXECUTE ON FUNCTION gdpr.withdraw_by_token(text) FROM consent_t_unsub;
+REVOKE USAGE ON SCHEMA consent_t FROM consent_t_unsub;
 DROP ROLE consent_t_unsub;
 -- dropping the subject table forgets its consent history
 DROP SCHEMA consent_t CASCADE;

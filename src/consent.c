@@ -975,7 +975,7 @@ gdpr_grant_consent(PG_FUNCTION_ARGS)
 					 quote_identifier(get_attname(si.relid, si.keyatt, false)));
 	argtypes[0] = si.keytype;
 	values[0] = keyd;
-	ret = SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 1);
+	ret = SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "subject lookup failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)

@@ -90,11 +90,15 @@ spi_as(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values,
 	in_view_ddl++;
 	PG_TRY();
 	{
+		/*
+		 * Never read-only: that would read with the outer statement's
+		 * snapshot and miss what the event triggers changed since.
+		 */
 		if (nargs > 0)
 			ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
-										readonly, 0);
+										false, 0);
 		else
-			ret = SPI_execute(sql, readonly, 0);
+			ret = SPI_execute(sql, false, 0);
 	}
 	PG_CATCH();
 	{
