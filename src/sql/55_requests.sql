@@ -165,8 +165,9 @@ BEGIN
                   HINT = 'See SELECT * FROM gdpr.requests.';
     END IF;
     IF r.completed_at IS NOT NULL THEN
-        RAISE EXCEPTION 'request % was already completed at %', request_id, r.completed_at
-            USING ERRCODE = 'object_not_in_prerequisite_state';
+        RAISE EXCEPTION 'request % was already completed', request_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('It was completed at %s.', r.completed_at);
     END IF;
     RETURN r;
 END;
@@ -215,8 +216,9 @@ BEGIN
     END IF;
     r := gdpr._open_request(id);
     IF r.extended_at IS NOT NULL THEN
-        RAISE EXCEPTION 'request % was already extended on %', r.id, r.extended_at
+        RAISE EXCEPTION 'request % was already extended', r.id
             USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('It was extended at %s until %s.', r.extended_at, r.due_at),
                   HINT = 'Art. 12(3) allows one extension by two further months.';
     END IF;
     IF pg_catalog.now() > r.received_at + interval '1 month' THEN
