@@ -329,17 +329,27 @@ gdpr_hmac(const unsigned char *data, size_t len, unsigned char *out)
  * ----------------------------------------------------------------
  */
 
-/* the column that holds a subject's key: the tag, else a one-column PK */
+/*
+ * The column that holds a subject's key: the SUBJECT KEY tag, else a
+ * one-column primary key.  *relid becomes the labelled relation (a partition
+ * is referenced as its labelled partitioned parent).
+ */
 static AttrNumber
-subject_key_column(Oid relid)
+subject_key_column(Oid *relidp)
 {
+	Oid			relid = *relidp;
 	const GdprTableTags *tags = gdpr_table_tags(relid);
 	AttrNumber	attnum = InvalidAttrNumber;
 	Relation	rel;
 	Oid			pkoid;
 
 	if (tags != NULL && tags->is_subject && tags->subject_key != InvalidAttrNumber)
+	{
+		/* subject_key is an attnum of the labelled relation */
+		if (OidIsValid(tags->relid))
+			*relidp = tags->relid;
 		return tags->subject_key;
+	}
 
 	rel = relation_open(relid, AccessShareLock);
 	pkoid = RelationGetPrimaryKeyIndex(rel);
@@ -363,8 +373,8 @@ subject_key_column(Oid relid)
 char *
 gdpr_subject_ref(Oid subject_relid, Datum key, Oid keytype)
 {
+	AttrNumber	attnum = subject_key_column(&subject_relid);
 	char	   *relname = gdpr_relation_name(subject_relid);
-	AttrNumber	attnum = subject_key_column(subject_relid);
 	char	   *keytext;
 	StringInfoData buf;
 	uint8		mac[GDPR_HASH_LEN];
