@@ -62,6 +62,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
@@ -843,8 +844,14 @@ check_column_label(Relation rel, AttrNumber attnum, const char *label, bool cros
 
 	if (cross_checks)
 	{
-		/* conflicts with drop_purpose's EXCLUSIVE lock; see 10_purposes.sql */
+		/*
+		 * Conflicts with drop_purpose's EXCLUSIVE lock (see 10_purposes.sql).
+		 * Once we have it, a drop that committed meanwhile has invalidated
+		 * the purpose cache; rebuild it from the latest snapshot, not from
+		 * the statement's older one, as foreign key checks do.
+		 */
 		LockRelationOid(gdpr_table_oid("purpose", false), RowShareLock);
+		PushActiveSnapshot(GetLatestSnapshot());
 		foreach(lc, cl->purposes)
 		{
 			const char *name = strVal(lfirst(lc));
@@ -852,6 +859,7 @@ check_column_label(Relation rel, AttrNumber attnum, const char *label, bool cros
 			if (gdpr_lookup_purpose(name) == NULL)
 				gdpr_report_unknown_purpose(name);
 		}
+		PopActiveSnapshot();
 	}
 }
 
