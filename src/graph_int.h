@@ -75,6 +75,8 @@ typedef struct GdprGraph
 	int			maxedges;
 	GdprGraphEdge *edges;
 	List	   *plans;			/* GdprCachedPlan * */
+	Oid			extowner;		/* owner of the extension, once looked up */
+	int			has_requests;	/* gdpr._complete_erasure_requests: 0 unknown */
 } GdprGraph;
 
 /* the cached graph of a subject table; valid until the next call */
