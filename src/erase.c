@@ -27,6 +27,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "parser/parse_coerce.h"
@@ -79,7 +80,28 @@ typedef struct RowEntry
 	RowKey		key;
 	int			node;
 	uint8		flags;
+	char		status;			/* for simplehash */
 } RowEntry;
+
+static inline uint32
+rowkey_hash(RowKey k)
+{
+	uint32		v = (ItemPointerGetBlockNumberNoCheck(&k.tid) << 16) ^
+		(uint32) ItemPointerGetOffsetNumberNoCheck(&k.tid);
+
+	return hash_combine(murmurhash32(k.leaf), murmurhash32(v));
+}
+
+#define SH_PREFIX rowhash
+#define SH_ELEMENT_TYPE RowEntry
+#define SH_KEY_TYPE RowKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) rowkey_hash(k)
+#define SH_EQUAL(tb, a, b) ((a).leaf == (b).leaf && ItemPointerEquals(&(a).tid, &(b).tid))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 typedef struct TidVec
 {
@@ -91,7 +113,7 @@ typedef struct TidVec
 typedef struct EraseState
 {
 	GdprGraph  *g;
-	HTAB	   *rows;
+	rowhash_hash *rows;
 	TidVec	  **set;			/* [node][leaf] */
 	TidVec	  **frontier;
 	TidVec	  **stay;
@@ -201,8 +223,10 @@ row_lookup(EraseState *st, Oid leaf, ItemPointer tid, bool create, bool *found)
 	memset(&key, 0, sizeof(key));
 	key.leaf = leaf;
 	ItemPointerCopy(tid, &key.tid);
-	return (RowEntry *) hash_search(st->rows, &key,
-									create ? HASH_ENTER : HASH_FIND, found);
+	if (create)
+		return rowhash_insert(st->rows, key, found);
+	*found = false;
+	return rowhash_lookup(st->rows, key);
 }
 
 static void
@@ -365,16 +389,10 @@ static EraseState *
 erase_state_create(GdprGraph *g)
 {
 	EraseState *st = palloc0(sizeof(EraseState));
-	HASHCTL		ctl;
 	int			i;
 
 	st->g = g;
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(RowKey);
-	ctl.entrysize = sizeof(RowEntry);
-	ctl.hcxt = CurrentMemoryContext;
-	st->rows = hash_create("gdpr erase rows", 1024, &ctl,
-						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	st->rows = rowhash_create(CurrentMemoryContext, 1024, NULL);
 	st->set = palloc(sizeof(TidVec *) * g->nnodes);
 	st->frontier = palloc(sizeof(TidVec *) * g->nnodes);
 	st->stay = palloc(sizeof(TidVec *) * g->nnodes);
@@ -1118,6 +1136,298 @@ complete_requests(GdprGraph *g, const char *subject_ref)
 	SetUserIdAndSecContext(saved_uid, saved_sec);
 }
 
+/* ----------------------------------------------------------------------
+ * The fused path: a graph in which nothing can be kept (no legal
+ * obligation, no rows pointed to), without cycles, is erased by one
+ * statement that finds and deletes level by level through the RETURNING
+ * lists of data-modifying CTEs -- what ON DELETE CASCADE does, without a
+ * round trip per row.  The dry run takes the general path, with the same
+ * result.
+ * ----------------------------------------------------------------------
+ */
+static bool
+fused_possible(GdprGraph *g, int *order, int *norder)
+{
+	int		   *indeg = palloc0(sizeof(int) * g->nnodes);
+	int			n = 0;
+	int			head = 0;
+	int			i,
+				k;
+	int			nset = 0;
+
+	for (i = 0; i < g->nnodes; i++)
+	{
+		GdprGraphNode *nd = &g->nodes[i];
+
+		if (nd->role == GDPR_ROLE_UP)
+			return false;
+		if (role_is_set(nd->role))
+		{
+			nset++;
+			if (nd->keep_expr != NULL)
+				return false;
+		}
+	}
+	for (k = 0; k < g->nedges; k++)
+	{
+		GdprGraphEdge *e = &g->edges[k];
+
+		if (e->kind == GDPR_EDGE_DOWN)
+		{
+			if (e->child == e->parent ||
+				e->fk->child_scan != e->fk->child ||
+				e->fk->parent_scan != e->fk->parent)
+				return false;
+			indeg[e->child]++;
+		}
+		else if (e->kind == GDPR_EDGE_LINK)
+		{
+			if (!e->fk->child_nullable ||
+				e->fk->child_scan != e->fk->child ||
+				e->fk->parent_scan != e->fk->parent)
+				return false;
+		}
+	}
+	/* topological order of the set nodes, parents first */
+	order[n++] = 0;
+	while (head < n)
+	{
+		int			cur = order[head++];
+
+		for (k = 0; k < g->nedges; k++)
+		{
+			GdprGraphEdge *e = &g->edges[k];
+
+			if (e->kind == GDPR_EDGE_DOWN && e->parent == cur &&
+				--indeg[e->child] == 0)
+				order[n++] = e->child;
+		}
+	}
+	*norder = n;
+	return n == nset;			/* fewer: a cycle */
+}
+
+/* the columns of node that keys of its children reference */
+static List *
+returned_cols(GdprGraph *g, int node)
+{
+	List	   *cols = NIL;
+	int			k,
+				c;
+
+	for (k = 0; k < g->nedges; k++)
+	{
+		GdprGraphEdge *e = &g->edges[k];
+
+		if ((e->kind != GDPR_EDGE_DOWN && e->kind != GDPR_EDGE_LINK) || e->parent != node)
+			continue;
+		for (c = 0; c < e->fk->nkeys; c++)
+		{
+			ListCell   *lc;
+			bool		dup = false;
+
+			foreach(lc, cols)
+				if (strcmp((char *) lfirst(lc), e->fk->parent_cols[c]) == 0)
+					dup = true;
+			if (!dup)
+				cols = lappend(cols, e->fk->parent_cols[c]);
+		}
+	}
+	return cols;
+}
+
+static void
+fused_prepare(GdprGraph *g)
+{
+	int		   *order = palloc(sizeof(int) * g->nnodes);
+	StringInfoData sql;
+	StringInfoData sel;
+	int			i,
+				k;
+	int			ncols = 0;
+	int			norder;
+	MemoryContext old;
+
+	g->fused_state = -1;
+	if (!fused_possible(g, order, &norder))
+		return;
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(g));
+
+	initStringInfo(&sql);
+	initStringInfo(&sel);
+	g->fused_node = palloc(sizeof(int) * g->nnodes * 2);
+	g->fused_what = palloc(sizeof(char) * g->nnodes * 2);
+	for (i = 0; i < norder; i++)
+	{
+		int			node = order[i];
+		GdprGraphNode *nd = &g->nodes[node];
+		List	   *ret = returned_cols(g, node);
+		ListCell   *lc;
+		bool		first = true;
+
+		appendStringInfo(&sql, "%sgdpr_d%d AS (DELETE FROM %s%s t WHERE ",
+						 i > 0 ? ", " : "", node, scan_only(nd->relid), nd->qname);
+		if (node == 0)
+			appendStringInfo(&sql, "t.%s = $1", g->keycol);
+		else
+		{
+			for (k = 0; k < g->nedges; k++)
+			{
+				GdprGraphEdge *e = &g->edges[k];
+
+				if (e->kind != GDPR_EDGE_DOWN || e->child != node)
+					continue;
+				if (!first)
+					appendStringInfoString(&sql, " OR ");
+				append_cols(&sql, "t", e->fk->child_cols, e->fk->nkeys);
+				appendStringInfoString(&sql, " IN (SELECT ");
+				append_cols(&sql, "p", e->fk->parent_cols, e->fk->nkeys);
+				appendStringInfo(&sql, " FROM gdpr_d%d p)", e->parent);
+				first = false;
+			}
+		}
+		appendStringInfoString(&sql, " RETURNING 1 AS gdpr_one");
+		foreach(lc, ret)
+			appendStringInfo(&sql, ", t.%s", (char *) lfirst(lc));
+		appendStringInfoChar(&sql, ')');
+		appendStringInfo(&sel, "%s(SELECT pg_catalog.count(*) FROM gdpr_d%d)",
+						 ncols > 0 ? ", " : "", node);
+		g->fused_node[ncols] = node;
+		g->fused_what[ncols] = 'd';
+		ncols++;
+	}
+	/* links of other subjects to the deleted rows: set NULL */
+	for (i = 0; i < g->nnodes; i++)
+	{
+		bool		any = false;
+		List	   *cols = NIL;
+		ListCell   *lc;
+		bool		first = true;
+
+		for (k = 0; k < g->nedges; k++)
+		{
+			GdprGraphEdge *e = &g->edges[k];
+			int			c;
+
+			if (e->kind != GDPR_EDGE_LINK || e->child != i)
+				continue;
+			any = true;
+			for (c = 0; c < e->fk->nkeys; c++)
+			{
+				bool		dup = false;
+
+				foreach(lc, cols)
+					if (strcmp((char *) lfirst(lc), e->fk->child_cols[c]) == 0)
+						dup = true;
+				if (!dup)
+					cols = lappend(cols, e->fk->child_cols[c]);
+			}
+		}
+		if (!any)
+			continue;
+		appendStringInfo(&sql, ", gdpr_l%d AS (UPDATE %s%s t SET ", i,
+						 scan_only(g->nodes[i].relid), g->nodes[i].qname);
+		foreach(lc, cols)
+		{
+			char	   *col = (char *) lfirst(lc);
+			bool		firstcond = true;
+
+			appendStringInfo(&sql, "%s%s = CASE WHEN ", first ? "" : ", ", col);
+			for (k = 0; k < g->nedges; k++)
+			{
+				GdprGraphEdge *e = &g->edges[k];
+				int			c;
+				bool		has = false;
+
+				if (e->kind != GDPR_EDGE_LINK || e->child != i)
+					continue;
+				for (c = 0; c < e->fk->nkeys; c++)
+					if (strcmp(e->fk->child_cols[c], col) == 0)
+						has = true;
+				if (!has)
+					continue;
+				appendStringInfoString(&sql, firstcond ? "" : " OR ");
+				append_cols(&sql, "t", e->fk->child_cols, e->fk->nkeys);
+				appendStringInfoString(&sql, " IN (SELECT ");
+				append_cols(&sql, "p", e->fk->parent_cols, e->fk->nkeys);
+				appendStringInfo(&sql, " FROM gdpr_d%d p)", e->parent);
+				firstcond = false;
+			}
+			appendStringInfo(&sql, " THEN NULL ELSE t.%s END", col);
+			first = false;
+		}
+		appendStringInfoString(&sql, " WHERE ");
+		first = true;
+		for (k = 0; k < g->nedges; k++)
+		{
+			GdprGraphEdge *e = &g->edges[k];
+
+			if (e->kind != GDPR_EDGE_LINK || e->child != i)
+				continue;
+			appendStringInfoString(&sql, first ? "(" : " OR ");
+			append_cols(&sql, "t", e->fk->child_cols, e->fk->nkeys);
+			appendStringInfoString(&sql, " IN (SELECT ");
+			append_cols(&sql, "p", e->fk->parent_cols, e->fk->nkeys);
+			appendStringInfo(&sql, " FROM gdpr_d%d p)", e->parent);
+			first = false;
+		}
+		appendStringInfoChar(&sql, ')');
+		if (i == 0)
+			appendStringInfo(&sql, " AND t.%s IS DISTINCT FROM $1", g->keycol);
+		appendStringInfoString(&sql, " RETURNING 1)");
+		appendStringInfo(&sel, ", (SELECT pg_catalog.count(*) FROM gdpr_l%d)", i);
+		g->fused_node[ncols] = i;
+		g->fused_what[ncols] = 'l';
+		ncols++;
+	}
+	g->fused_sql = psprintf("WITH %s SELECT %s", sql.data, sel.data);
+	MemoryContextSwitchTo(old);
+	g->fused_ncols = ncols;
+	g->fused_state = 1;
+}
+
+/* run the fused statement; counts per node into st */
+static void
+fused_run(EraseState *st, Datum key)
+{
+	GdprGraph  *g = st->g;
+	int			ret;
+	int			i;
+	char	   *lock;
+
+	/*
+	 * Lock the subject row first, in a statement of its own: concurrent
+	 * inserts of rows referencing it wait from now on, and the statement
+	 * below (read committed: a new snapshot) sees every row committed before.
+	 */
+	lock = psprintf("SELECT 1 FROM %s%s t WHERE t.%s = $1 FOR UPDATE OF t",
+					scan_only(g->subject), g->nodes[0].qname, g->keycol);
+	ret = SPI_execute_plan(gdpr_graph_plan(g, lock, 1, &g->keytype),
+						   &key, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "gdpr.erase: locking the subject failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return;					/* no such subject: nothing to do */
+
+	ret = SPI_execute_plan(gdpr_graph_plan(g, g->fused_sql, 1, &g->keytype),
+						   &key, NULL, false, 0);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "gdpr.erase: erasure failed: %s", SPI_result_code_string(ret));
+	for (i = 0; i < g->fused_ncols; i++)
+	{
+		bool		isnull;
+		int64		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, i + 1, &isnull));
+
+		if (isnull)
+			n = 0;
+		if (g->fused_what[i] == 'd')
+			st->ndeleted[g->fused_node[i]] = n;
+		else
+			st->nlink[g->fused_node[i]] = n;
+	}
+}
+
 /* the key in the type of the subject table's key column */
 static Datum
 coerce_subject_key(GdprGraph *g, Datum key, Oid keytype)
@@ -1181,8 +1491,15 @@ erase_subject_spi(Oid subject, Datum key, Oid keytype, const char *reason,
 	keytext = gdpr_key_text(key, g->keytype);
 
 	st = erase_state_create(g);
-	collect(st, key, !dry_run);
-	decide(st);
+	if (g->fused_state == 0)
+		fused_prepare(g);
+	if (!dry_run && g->fused_state > 0)
+		fused_run(st, key);
+	else
+	{
+		collect(st, key, !dry_run);
+		decide(st);
+	}
 
 	for (node = 0; node < g->nnodes; node++)
 	{
@@ -1208,7 +1525,8 @@ erase_subject_spi(Oid subject, Datum key, Oid keytype, const char *reason,
 	if (dry_run)
 		return steps;
 
-	apply(st);
+	if (g->fused_state <= 0)
+		apply(st);
 	if (nconsent > 0)
 		(void) consent_events(g, keytext, true, key);
 
