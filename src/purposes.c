@@ -29,6 +29,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "gdpr.h"
 #include "audit.h"
@@ -120,7 +121,14 @@ purpose_cache_build(void)
 	if (OidIsValid(relid))
 	{
 		int			ret;
+		bool		pushed = false;
 
+		/* callers outside a query (a background worker) have no snapshot */
+		if (!ActiveSnapshotSet())
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pushed = true;
+		}
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		ret = SPI_execute("SELECT name, legal_basis, retention, consent_valid_for "
@@ -159,6 +167,8 @@ purpose_cache_build(void)
 			MemoryContextSwitchTo(oldcxt);
 		}
 		SPI_finish();
+		if (pushed)
+			PopActiveSnapshot();
 	}
 
 	if (purpose_cxt != NULL)
