@@ -43,6 +43,7 @@
 #include "utils/syscache.h"
 
 #include "audit.h"
+#include "consent.h"
 #include "gdpr.h"
 #include "graph.h"
 #include "graph_int.h"
@@ -50,9 +51,6 @@
 PG_FUNCTION_INFO_V1(gdpr_erase);
 PG_FUNCTION_INFO_V1(gdpr_subject_reach);
 
-/* the consent capability removes the consent history (consent.h) */
-extern int64 gdpr_consent_erase_subject(Oid subject_relid, Datum key,
-										Oid keytype) __attribute__((weak));
 
 void
 gdpr_erase_init(void)
@@ -1085,7 +1083,7 @@ consent_events(GdprGraph *g, const char *keytext, bool remove, Datum key)
 		return 0;
 	GetUserIdAndSecContext(&saved_uid, &saved_sec);
 	SetUserIdAndSecContext(extension_owner(g), saved_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (remove && gdpr_consent_erase_subject != NULL)
+	if (remove)
 		n = gdpr_consent_erase_subject(g->subject, key, g->keytype);
 	else
 	{
