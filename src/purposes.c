@@ -171,8 +171,18 @@ purpose_cache_build(void)
 			PopActiveSnapshot();
 	}
 
+	/*
+	 * Callers may still hold pointers into the old cache (an invalidation
+	 * can arrive between two lookups): keep it until the end of the
+	 * transaction instead of freeing it now.
+	 */
 	if (purpose_cxt != NULL)
-		MemoryContextDelete(purpose_cxt);
+	{
+		if (IsTransactionState())
+			MemoryContextSetParent(purpose_cxt, TopTransactionContext);
+		else
+			MemoryContextDelete(purpose_cxt);
+	}
 	purpose_cxt = newcxt;
 	purpose_hash = newhash;
 	purpose_names = names;
