@@ -33,8 +33,11 @@
  * child row that has run out too (locked by an application, say) waits for
  * the next pass; deleting it would break or cascade into that row.
  *
- * Helpers that belong with the subject graph (graph.c) are here for now:
- * the reference graph (edges), the clock, clearing values.
+ * The reference graph, the clock, neutral values and the anonymization of a
+ * row come from graph.c (shared with erase).  What is expire's own lives
+ * here: "run out" thresholds per purpose, "kept by a row that stays"
+ * (ref_expr), the column-by-column clearing (clear_columns; it could move
+ * to graph.c), and the deletion of untagged rows below (delete_tree).
  *
  *-------------------------------------------------------------------------
  */
@@ -386,13 +389,15 @@ clear_columns(Oid rel)
 					skip = true;
 		}
 		if (att->attnotnull)
-			foreach(lc, gdpr_fks_of(rel))
 		{
-			GdprForeignKey *fk = (GdprForeignKey *) lfirst(lc);
+			foreach(lc, gdpr_fks_of(rel))
+			{
+				GdprForeignKey *fk = (GdprForeignKey *) lfirst(lc);
 
-			for (int k = 0; k < fk->nkeys; k++)
-				if (strcmp(fk->child_cols[k], cc->name) == 0)
-					skip = true;
+				for (int k = 0; k < fk->nkeys; k++)
+					if (strcmp(fk->child_cols[k], cc->name) == 0)
+						skip = true;
+			}
 		}
 		if (skip)
 			continue;
