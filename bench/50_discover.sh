@@ -101,17 +101,18 @@ SELECT ARRAY[
   count(*) FILTER (WHERE strpos(v, '@') > 0 AND v ~ '^[A-Za-z0-9!#$%&''*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&''*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,63}|xn--[A-Za-z0-9-]+)$'
                    AND length(v) <= 254 AND length(split_part(v, '@', 1)) <= 64),
   count(*) FILTER (WHERE translate(v, '0123456789 +-.()', '') = '' AND ((v ~ '^(\+|00)[1-9][0-9 ().-]{6,22}[0-9]$' AND length(bench_discover.digits(v)) BETWEEN 8 AND 17)
-                      OR (v ~ '^\(?0[1-9][0-9]{0,3}\)?[ .-]?[0-9]([ .-]?[0-9]){4,9}$' AND length(bench_discover.digits(v)) = 10))),
-  count(*) FILTER (WHERE translate(v, '0123456789 +-./()', '') = '' AND v ~ '^\+?\(?[0-9]+\)?([ ./-]{1,3}\(?[0-9]+\)?)+$'
+                      OR (v ~ '^\(?0[1-9][0-9]{0,3}\)?[ .-]?[0-9]([ .-]?[0-9]){4,9}$' AND length(bench_discover.digits(v)) = 10)
+                      OR v ~ '^0(800|90[069])[ .-]?[0-9]([ .-]?[0-9]){3,6}$')),
+  count(*) FILTER (WHERE translate(v, '0123456789 +-./()', '') = '' AND (v ~ '^0(800|90[069])[0-9]{4,7}$' OR v ~ '^\+?\(?[0-9]+\)?([ ./-]{1,3}\(?[0-9]+\)?)+$'
                    AND length(bench_discover.digits(v)) BETWEEN 7 AND 15
                    AND v !~ '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$'
                    AND v !~ '^[0-9]{1,2}[./-][0-9]{1,2}[./-]([0-9]{2}|[0-9]{4})$'
                    AND v !~ '^[0-9]{1,3}(\.[0-9]{3})+$' AND v !~ '^[0-9]+\.[0-9]+$'
-                   AND v !~ '^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$'),
+                   AND v !~ '^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$')),
   count(*) FILTER (WHERE length(v) BETWEEN 15 AND 42 AND v ~* '^[a-z]{2}[0-9]{2}( ?[a-z0-9]){11,30}$'
                    AND length(replace(v, ' ', '')) = bench_discover.iban_len(upper(left(v, 2)))
                    AND bench_discover.mod97(upper(replace(v, ' ', '')))),
-  count(*) FILTER (WHERE length(v) BETWEEN 9 AND 11 AND v ~ '^[0-9]{3}[. -]?[0-9]{3}[. -]?[0-9]{3}$' AND bench_discover.elfproef(bench_discover.digits(v))),
+  count(*) FILTER (WHERE length(v) BETWEEN 9 AND 11 AND v ~ '^([0-9]{9}|[0-9]{3}([. -])[0-9]{3}\2[0-9]{3}|[0-9]{4}([. -])[0-9]{2}\3[0-9]{3})$' AND bench_discover.elfproef(bench_discover.digits(v))),
   count(*) FILTER (WHERE length(v) BETWEEN 12 AND 23 AND translate(v, '0123456789 -', '') = '' AND v ~ '^[0-9]{4}([ -]?[0-9]){8,15}$'
                    AND bench_discover.digits(v) ~ '^(4([0-9]{12}|[0-9]{15}|[0-9]{18})|(5[1-5][0-9]{2}|222[1-9]|22[3-9][0-9]|2[3-6][0-9]{2}|27[01][0-9]|2720)[0-9]{12}|3[47][0-9]{13}|(6011|64[4-9][0-9]|65[0-9]{2})[0-9]{12,15}|35(2[89]|[3-8][0-9])[0-9]{12,15}|3(0[0-5]|[689])[0-9]{11,16}|62[0-9]{14,17}|(50|5[6-8]|63|67)[0-9]{10,17})$'
                    AND bench_discover.luhn(bench_discover.digits(v))),
