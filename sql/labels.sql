@@ -257,6 +257,16 @@ SELECT t.source, t.column_name, a.attnum, t.purposes
   JOIN pg_attribute a ON a.attrelid = 'bestelling_2024'::regclass AND a.attname = t.column_name;
 SELECT * FROM gdpr._table_label('bestelling_2023');
 SELECT * FROM gdpr._table_label('bestelling_2024');
+-- a table with labels of its own cannot become a partition
+CREATE TABLE bestelling_2025 (bestelling_id int, klant_id int, email text, besteld_op date NOT NULL);
+SECURITY LABEL FOR gdpr ON COLUMN bestelling_2025.email IS 'PURPOSE lt_facturen';
+ALTER TABLE bestelling ATTACH PARTITION bestelling_2025
+    FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+\echo :LAST_ERROR_SQLSTATE
+SECURITY LABEL FOR gdpr ON COLUMN bestelling_2025.email IS NULL;
+ALTER TABLE bestelling ATTACH PARTITION bestelling_2025
+    FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+SELECT column_name, purposes FROM gdpr._table_tags('bestelling_2025');
 -- a partition cannot be labelled by itself
 SECURITY LABEL FOR gdpr ON COLUMN bestelling_2023.email IS 'PURPOSE lt_levering';
 \echo :LAST_ERROR_SQLSTATE
@@ -287,6 +297,56 @@ SELECT gdpr.tag_column('klant', 'nummer', array(SELECT 'p' || g FROM generate_se
 
 -- categories
 SELECT array_agg(c) FROM gdpr.categories() c;
+
+-- table labels name columns and tables: renames rewrite the labels to the
+-- new names, and a column that a table label names cannot be dropped
+ALTER TABLE klant RENAME COLUMN klant_id TO klantnummer;
+ALTER TABLE bezoek RENAME COLUMN klant_ref TO "Klant Ref";
+ALTER TABLE klant RENAME TO klanten;
+SELECT objoid::regclass, label FROM pg_seclabel
+ WHERE objsubid = 0 AND objoid IN ('klanten'::regclass, 'bezoek'::regclass)
+ ORDER BY objoid::regclass::text;
+SELECT * FROM gdpr._table_label('bezoek');
+CREATE SCHEMA labels_test_elders;
+ALTER TABLE klanten SET SCHEMA labels_test_elders;
+SELECT label FROM pg_seclabel WHERE objsubid = 0 AND objoid = 'bezoek'::regclass;
+ALTER SCHEMA labels_test_elders RENAME TO labels_test_anders;
+SELECT relation, belongs_to, belongs_to_column, label FROM gdpr.table_labels WHERE relation = 'bezoek'::regclass;
+ALTER TABLE labels_test_anders.klanten SET SCHEMA labels_test;
+DROP SCHEMA labels_test_anders;
+SELECT relation, belongs_to, belongs_to_column, label FROM gdpr.table_labels WHERE relation = 'bezoek'::regclass;
+ALTER TABLE klanten DROP COLUMN gemaakt_op;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE klanten DROP COLUMN klantnummer CASCADE;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE bezoek DROP COLUMN "Klant Ref";
+\echo :LAST_ERROR_SQLSTATE
+-- RETAIN FROM stays a date/timestamp column
+ALTER TABLE klanten ALTER COLUMN gemaakt_op TYPE text;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE klanten ALTER COLUMN gemaakt_op TYPE date;
+SELECT retain_from, format_type(atttypid, atttypmod) FROM gdpr.subject_tables s
+  JOIN pg_attribute a ON a.attrelid = s.relation AND a.attname = s.retain_from
+ WHERE s.relation = 'klanten'::regclass;
+-- a subject table stays one while another table BELONGS TO it
+SECURITY LABEL FOR gdpr ON TABLE klanten IS NULL;
+\echo :LAST_ERROR_SQLSTATE
+SELECT gdpr.set_retention_column('bezoek', 'op');
+SECURITY LABEL FOR gdpr ON TABLE bezoek IS 'RETAIN FROM op';
+SECURITY LABEL FOR gdpr ON TABLE klanten IS NULL;
+ALTER TABLE klanten DROP COLUMN gemaakt_op;
+SELECT relation, label FROM gdpr.table_labels WHERE relation::text IN ('klanten', 'bezoek') ORDER BY relation::text;
+
+-- every change was audited: who, what, the label text (never a value)
+SELECT action, details->>'relation' AS relation, details->>'column' AS column,
+       details->>'label' AS label, details->>'previous' AS previous, details->>'reason' AS reason
+  FROM gdpr.audit_log
+ WHERE details->>'relation' IN ('labels_test.bezoek', 'labels_test.bestelling')
+ ORDER BY id;
+SELECT action, details->>'role' AS role, details->>'column' AS column
+  FROM gdpr.audit_log WHERE details->>'relation' = 'labels_test.eigen' ORDER BY id;
+-- failed labels left no audit entry
+SELECT count(*) FROM gdpr.audit_log WHERE details->>'label' LIKE '%lt_marketing%';
 
 -- clean up
 RESET search_path;

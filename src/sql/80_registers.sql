@@ -203,7 +203,8 @@ AS $$
       JOIN gdpr.subject_tables st ON st.relation = tl.belongs_to
      WHERE tl.belongs_to IS NOT NULL
 $$;
-REVOKE ALL ON FUNCTION gdpr._reg_edges() FROM PUBLIC;
+-- catalog structure only; gdpr.processing_register calls it as its reader
+GRANT EXECUTE ON FUNCTION gdpr._reg_edges() TO PUBLIC;
 
 -- Paths of links from a relation to the relations it references (directly
 -- or through others), never through a subject table, at most max_depth links.
@@ -232,7 +233,8 @@ AS $$
     )
     SELECT start, finish, edges, depth FROM p
 $$;
-REVOKE ALL ON FUNCTION gdpr._reg_paths(integer) FROM PUBLIC;
+-- catalog structure only; gdpr.processing_register calls it as its reader
+GRANT EXECUTE ON FUNCTION gdpr._reg_paths(integer) TO PUBLIC;
 
 -- The relations that hold rows of subjects and the subject tables whose
 -- subjects they belong to: a subject table itself; a relation that
@@ -266,7 +268,8 @@ AS $$
     UNION ALL SELECT * FROM up
     UNION ALL SELECT * FROM down
 $$;
-REVOKE ALL ON FUNCTION gdpr._reg_relation_subjects() FROM PUBLIC;
+-- catalog structure only; gdpr.processing_register calls it as its reader
+GRANT EXECUTE ON FUNCTION gdpr._reg_relation_subjects() TO PUBLIC;
 
 -- "FROM a t0 JOIN b t1 ON t0.x = t1.y ..." along a path; t0 is the start.
 CREATE FUNCTION gdpr._reg_path_from(start regclass, edges jsonb) RETURNS text
@@ -303,9 +306,11 @@ CREATE FUNCTION gdpr._interval_text(i interval) RETURNS text
 
 ---------------------------------------------------------------------------
 -- The record of processing activities (Art. 30(1)), one row per purpose.
+-- SECURITY DEFINER: gdpr.processing_register calls it as its reader, who
+-- need not read gdpr.purpose_views; it returns only the list of measures.
 CREATE FUNCTION gdpr._security_measures(purpose text, legal_basis text, retention interval)
     RETURNS text[]
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -329,7 +334,7 @@ BEGIN
     ], NULL);
 END;
 $$;
-REVOKE ALL ON FUNCTION gdpr._security_measures(text, text, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gdpr._security_measures(text, text, interval) TO PUBLIC;
 
 CREATE VIEW gdpr.processing_register AS
 WITH tags AS (
@@ -359,6 +364,11 @@ REVOKE ALL ON TABLE gdpr.processing_register FROM PUBLIC;
 COMMENT ON VIEW gdpr.processing_register IS
     'Record of processing activities (Art. 30(1)), derived from purposes, tags, subject tables and processors';
 
+-- A value for a Markdown table cell: pipes escaped, line breaks flattened.
+CREATE FUNCTION gdpr._md_cell(v text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN regexp_replace(replace(coalesce(v, ''), '|', '\|'), '\s*\n\s*', ' ', 'g');
+
 -- The register as a Markdown document an auditor can read.
 CREATE FUNCTION gdpr.processing_register_document(controller text DEFAULT NULL,
                                                   contact text DEFAULT NULL)
@@ -366,6 +376,7 @@ CREATE FUNCTION gdpr.processing_register_document(controller text DEFAULT NULL,
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
     SET IntervalStyle = postgres
+    SET DateStyle = 'ISO, YMD'
 AS $$
 DECLARE
     r   record;
@@ -381,11 +392,11 @@ BEGIN
             || E'| Record | Entry |\n|---|---|\n'
             || format(E'| Lawful basis (Art. 6) | %s |\n', replace(r.legal_basis, '_', ' '))
             || format(E'| Categories of data subjects | %s |\n',
-                      coalesce(nullif(array_to_string(r.subject_categories, ', '), ''), '(none tagged)'))
+                      gdpr._md_cell(coalesce(nullif(array_to_string(r.subject_categories, ', '), ''), '(none tagged)')))
             || format(E'| Categories of personal data | %s |\n',
                       coalesce(nullif(array_to_string(r.data_categories, ', '), ''), '(none tagged)'))
             || format(E'| Recipients (processors) | %s |\n',
-                      coalesce(nullif(array_to_string(r.recipients, ', '), ''), 'none'))
+                      gdpr._md_cell(coalesce(nullif(array_to_string(r.recipients, ', '), ''), 'none')))
             || format(E'| Transfers to third countries | %s |\n',
                       coalesce(nullif(array_to_string(r.third_countries, ', '), ''), 'none'))
             || format(E'| Retention | %s |\n', r.retention)
@@ -397,9 +408,9 @@ BEGIN
     END LOOP;
     doc := doc || E'\n## Processors (Art. 28)\n\n| Processor | Country | Agreement signed | Expires | Valid | Purposes |\n|---|---|---|---|---|---|\n';
     FOR r IN SELECT * FROM gdpr.processors ORDER BY name LOOP
-        doc := doc || format(E'| %s | %s%s | %s | %s | %s | %s |\n', r.name, r.country,
+        doc := doc || format(E'| %s | %s%s | %s | %s | %s | %s |\n', gdpr._md_cell(r.name), r.country,
                              CASE WHEN r.third_country THEN ' (third country' ||
-                                  coalesce(', ' || r.transfer_safeguard, '') || ')' ELSE '' END,
+                                  coalesce(', ' || gdpr._md_cell(r.transfer_safeguard), '') || ')' ELSE '' END,
                              r.agreement_signed, coalesce(r.agreement_expires::text, '-'),
                              CASE WHEN r.agreement_valid THEN 'yes' ELSE '**no**' END,
                              array_to_string(r.purposes, ', '));
