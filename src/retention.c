@@ -423,6 +423,42 @@ clear_columns(Oid rel)
  * Untagged rows below deleted rows (order lines below an order)
  * ------------------------------------------------------------------------
  */
+/*
+ * What a deletion CTE of rel returns: the columns that rows below refer to
+ * (not the whole row: materializing it costs more than the deletion).
+ */
+static char *
+returning_list(Oid rel, const char *alias)
+{
+	List	   *cols = NIL;
+	ListCell   *lc;
+	StringInfoData buf;
+
+	foreach(lc, gdpr_fks_referencing(rel))
+	{
+		GdprForeignKey *fk = (GdprForeignKey *) lfirst(lc);
+
+		for (int i = 0; i < fk->nkeys; i++)
+		{
+			ListCell   *lc2;
+			bool		seen = false;
+
+			foreach(lc2, cols)
+				if (strcmp((char *) lfirst(lc2), fk->parent_cols[i]) == 0)
+					seen = true;
+			if (!seen)
+				cols = lappend(cols, fk->parent_cols[i]);
+		}
+	}
+	if (cols == NIL)
+		return "1";
+	initStringInfo(&buf);
+	foreach(lc, cols)
+		appendStringInfo(&buf, "%s%s.%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 alias, (char *) lfirst(lc));
+	return buf.data;
+}
+
 static void
 delete_tree(ExpCtx *ctx, Oid rel, const char *parent_cte, List *path)
 {
@@ -436,28 +472,28 @@ delete_tree(ExpCtx *ctx, Oid rel, const char *parent_cte, List *path)
 		char		deltype = fk_deltype(fk);
 		char	   *cte;
 
-		/* SET NULL / SET DEFAULT: those rows survive their parent */
+		/*
+		 * SET NULL / SET DEFAULT: those rows survive their parent.  ON
+		 * DELETE CASCADE: the foreign key deletes them (its trigger fires
+		 * per deleted row anyway), as it would for a plain DELETE; they are
+		 * the schema's doing and not listed.
+		 */
 		if (list_member_oid(path, fk->child) || rel_tagged(fk->child) ||
-			deltype == 'n' || deltype == 'd')
+			deltype == 'n' || deltype == 'd' || deltype == 'c')
 			continue;
 
 		cte = psprintf("gdpr_d%d", ++ctx->nctes);
-
-		/*
-		 * ON DELETE CASCADE: the foreign key's trigger deletes them at the
-		 * end of the statement (it fires per deleted row anyway); here they
-		 * are only counted, from the statement's snapshot.
-		 */
-		if (ctx->dry_run || deltype == 'c')
+		if (ctx->dry_run)
 			appendStringInfo(&ctx->ctes,
 							 ",\n%s AS (SELECT c.* FROM %s c WHERE %s IN (SELECT %s FROM %s p))",
 							 cte, gdpr_relation_name(fk->child_scan),
 							 key_list(fk, "c", true), key_list(fk, "p", false), parent_cte);
 		else
 			appendStringInfo(&ctx->ctes,
-							 ",\n%s AS (DELETE FROM %s c WHERE %s IN (SELECT %s FROM %s p) RETURNING c.*)",
+							 ",\n%s AS (DELETE FROM %s c WHERE %s IN (SELECT %s FROM %s p) RETURNING %s)",
 							 cte, gdpr_relation_name(fk->child_scan),
-							 key_list(fk, "c", true), key_list(fk, "p", false), parent_cte);
+							 key_list(fk, "c", true), key_list(fk, "p", false), parent_cte,
+							 returning_list(fk->child, "c"));
 		ctx->cte_relids = lappend_oid(ctx->cte_relids, fk->child);
 		delete_tree(ctx, fk->child, cte, lappend_oid(list_copy(path), fk->child));
 	}
@@ -598,11 +634,11 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 		appendStringInfo(&sql,
 						 "WITH gdpr_cand AS MATERIALIZED (SELECT t.ctid AS tid, %s AS rx, %s AS kr"
 						 " FROM ONLY %s t WHERE %s(%s)%s%s),\n"
-						 "gdpr_del AS (DELETE FROM ONLY %s t WHERE t.ctid = ANY (ARRAY(SELECT tid FROM gdpr_cand WHERE rx AND NOT kr)) RETURNING t.*)",
+						 "gdpr_del AS (DELETE FROM ONLY %s t WHERE t.ctid = ANY (ARRAY(SELECT tid FROM gdpr_cand WHERE rx AND NOT kr)) RETURNING %s)",
 						 rx, kr, rel, index_cond, cond,
 						 limit > 0 ? psprintf(" LIMIT %d", limit) : "",
 						 skip_locked ? " FOR UPDATE OF t SKIP LOCKED" : "",
-						 rel);
+						 rel, returning_list(top, "t"));
 		delete_tree(ctx, top, "gdpr_del", path);
 		appendStringInfoString(&sql, ctx->ctes.data);
 		if (anon_set != NULL)
