@@ -193,9 +193,19 @@ INSERT INTO shop.odd VALUES (1, '2000-01-01', '(1,2)');
 SELECT * FROM gdpr.expire();
 DROP TABLE shop.odd;
 
+-- the worker's way by hand: batches of 1 row, rows others hold skipped
+INSERT INTO shop.visit VALUES (4, 2, '2000-01-01', '10.0.0.4'), (5, 2, '2000-01-02', '10.0.0.5');
+SELECT * FROM gdpr.expire_nowait(1);
+-- one audit entry per batch: the first pass (2 rows), then two batches
+SELECT details->>'deleted' AS deleted FROM gdpr.audit_log
+ WHERE action = 'expire' AND relation = 'shop.visit'::regclass ORDER BY id;
+
 -- bad input and privileges
 SELECT * FROM gdpr.expire(NULL);
+SELECT * FROM gdpr.expire_nowait(0);
+SELECT * FROM gdpr.expire_nowait(NULL);
 SELECT has_function_privilege('public', 'gdpr.expire(boolean)', 'EXECUTE') AS public_may_expire,
+       has_function_privilege('public', 'gdpr.expire_nowait(integer)', 'EXECUTE') AS public_may_expire_nowait,
        has_table_privilege('public', 'gdpr.retention_runs', 'SELECT') AS public_sees_runs;
 
 -- settings: defined, units accepted in the file, reload-only

@@ -543,6 +543,9 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 	char	   *rowcond;
 	char	   *cond;
 	char	   *index_cond = "";
+	List	   *rowpurposes = NIL;
+	bool		rowok = true;
+	bool		direct = !ctx->dry_run && !skip_locked && limit <= 0;
 	ListCell   *lc;
 	StringInfoData sql;
 	const char *rel = gdpr_relation_name(leaf);
@@ -561,6 +564,10 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 			td = ref_expr(ctx, top, "t", path, true);
 	}
 
+	/* the purposes of the row, when all of them have a retention */
+	for (int i = 0; i < tags->ncolumns && rowok; i++)
+		rowok = add_purposes(&tags->columns[i], &rowpurposes);
+
 	/* column level: each column whose purposes all ran out */
 	cols = clear_columns(top);
 	foreach(lc, cols)
@@ -570,6 +577,10 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 		char	   *cx = psprintf("COALESCE(%s < %s, false)", clock, th);
 
 		thresholds = lappend(thresholds, th);
+
+		/* tagged with every purpose of the row: runs out with the row */
+		if (rowok && list_length(cc->purposes) == list_length(rowpurposes))
+			continue;
 		colconds = lappend(colconds, psprintf("%s AND NOT (%s)", cx, cc->cleared));
 		nul_set = lappend(nul_set, psprintf("%s = CASE WHEN %s THEN %s ELSE t.%s END",
 											cc->name, cx, cc->neutral, cc->name));
@@ -597,12 +608,8 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 	/* a condition an index on the own RETAIN FROM column can serve */
 	if (tags->retain_from != InvalidAttrNumber)
 	{
-		List	   *rowpurposes = NIL;
-		bool		rowok = true;
 		char	   *col = get_attname(top, tags->retain_from, false);
 
-		for (int i = 0; i < tags->ncolumns && rowok; i++)
-			rowok = add_purposes(&tags->columns[i], &rowpurposes);
 		if (rowok)
 			thresholds = lappend(thresholds, threshold_expr(rowpurposes));
 		if (thresholds != NIL)
@@ -615,7 +622,43 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 	ctx->nctes = 0;
 	initStringInfo(&sql);
 
-	if (ctx->dry_run)
+	if (direct)
+	{
+		/*
+		 * One pass without limit and without skipping locked rows
+		 * (gdpr.expire()): no candidate list, each action a statement of its
+		 * own over the rows that qualify for it (disjoint: rx and kr decide),
+		 * waiting for rows others hold like any DELETE and re-checking them
+		 * afterwards.  Costs what a plain DELETE costs.
+		 */
+		bool		rows_expire = strcmp(rx, "false") != 0;
+		bool		anon_possible = rows_expire && strcmp(kr, "false") != 0 &&
+			anon_set != NULL && anon_needed != NULL;
+
+		if (rows_expire)
+			appendStringInfo(&sql,
+							 "WITH gdpr_del AS (DELETE FROM ONLY %s t WHERE %s%s AND NOT (%s) RETURNING %s)",
+							 rel, index_cond, rx, td, returning_list(top, "t"));
+		else
+			appendStringInfoString(&sql, "WITH gdpr_del AS (SELECT 1 WHERE false)");
+		if (rows_expire)
+			delete_tree(ctx, top, "gdpr_del", path);
+		appendStringInfoString(&sql, ctx->ctes.data);
+		if (anon_possible)
+			appendStringInfo(&sql, ",\ngdpr_anon AS (UPDATE ONLY %s t SET %s WHERE %s%s AND (%s) AND %s RETURNING 1)",
+							 rel, anon_set, index_cond, rx, kr, anon_needed);
+		else
+			appendStringInfoString(&sql, ",\ngdpr_anon AS (SELECT 1 WHERE false)");
+		if (nul_set != NIL)
+			appendStringInfo(&sql, ",\ngdpr_nul AS (UPDATE ONLY %s t SET %s WHERE %sNOT %s AND ((%s)) RETURNING 1)",
+							 rel, join_list(nul_set, ", ", ""), index_cond, rx,
+							 join_list(colconds, ") OR (", "false"));
+		else
+			appendStringInfoString(&sql, ",\ngdpr_nul AS (SELECT 1 WHERE false)");
+		appendStringInfoString(&sql, "\nSELECT (SELECT count(*) FROM gdpr_del),"
+							   " (SELECT count(*) FROM gdpr_anon), (SELECT count(*) FROM gdpr_nul)");
+	}
+	else if (ctx->dry_run)
 	{
 		appendStringInfo(&sql,
 						 "WITH gdpr_cand AS MATERIALIZED (SELECT t.*, %s AS gdpr_rx, %s AS gdpr_kr"
@@ -995,20 +1038,15 @@ gdpr_prune_runs(void)
  *		RETURNS TABLE(relation regclass, action text, rows bigint)
  * ------------------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(gdpr_expire);
-Datum
-gdpr_expire(PG_FUNCTION_ARGS)
+static void
+expire_pass(FunctionCallInfo fcinfo, bool dry_run, int batch_size)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	bool		dry_run;
 	List	   *rels;
 	List	   *all = NIL;
 	ListCell   *lc;
-
 	int			save_nestlevel;
 
-	GDPR_REQUIRE_ARG(0, "dry_run");
-	dry_run = PG_GETARG_BOOL(0);
 	InitMaterializedSRF(fcinfo, 0);
 	(void) gdpr_schema_oid(false);
 
@@ -1022,20 +1060,30 @@ gdpr_expire(PG_FUNCTION_ARGS)
 	foreach(lc, rels)
 	{
 		Oid			relid = lfirst_oid(lc);
-		TimestampTz started = GetCurrentTimestamp();
-		List	   *steps;
-		ListCell   *lc2;
 
-		CHECK_FOR_INTERRUPTS();
-		steps = gdpr_expire_relation(relid, 0, dry_run, true);
-		foreach(lc2, steps)
+		/* batches (skipping locked rows) until one comes back short */
+		for (;;)
 		{
-			GdprPlanStep *s = (GdprPlanStep *) lfirst(lc2);
+			TimestampTz started = GetCurrentTimestamp();
+			List	   *steps;
+			ListCell   *lc2;
+			int64		done = 0;
 
-			all = add_step(all, s->relid, s->action, s->rows);
-			if (!dry_run)
-				gdpr_record_run(started, GetCurrentTimestamp(), s->relid,
-								s->action, s->rows, NULL, "expire()");
+			CHECK_FOR_INTERRUPTS();
+			steps = gdpr_expire_relation(relid, batch_size, dry_run, batch_size > 0);
+			foreach(lc2, steps)
+			{
+				GdprPlanStep *s = (GdprPlanStep *) lfirst(lc2);
+
+				all = add_step(all, s->relid, s->action, s->rows);
+				if (s->relid == gdpr_top_relation(relid))
+					done += s->rows;
+				if (!dry_run)
+					gdpr_record_run(started, GetCurrentTimestamp(), s->relid,
+									s->action, s->rows, NULL, "expire()");
+			}
+			if (batch_size <= 0 || done < batch_size)
+				break;
 		}
 	}
 
@@ -1051,6 +1099,46 @@ gdpr_expire(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	AtEOXact_GUC(true, save_nestlevel);
+}
+
+/*
+ * gdpr.expire(dry_run boolean DEFAULT false)
+ *		RETURNS TABLE(relation regclass, action text, rows bigint)
+ *
+ * One full pass, one statement per relation; rows others hold are waited
+ * for (and re-checked), like a DELETE.
+ */
+PG_FUNCTION_INFO_V1(gdpr_expire);
+Datum
+gdpr_expire(PG_FUNCTION_ARGS)
+{
+	GDPR_REQUIRE_ARG(0, "dry_run");
+	expire_pass(fcinfo, PG_GETARG_BOOL(0), 0);
+	return (Datum) 0;
+}
+
+/*
+ * gdpr.expire_nowait(batch_size integer DEFAULT 10000)
+ *		RETURNS TABLE(relation regclass, action text, rows bigint)
+ *
+ * One full pass the way the worker does it: batches of batch_size rows,
+ * rows others hold skipped (FOR UPDATE SKIP LOCKED), never waiting for
+ * them; in the caller's transaction.
+ */
+PG_FUNCTION_INFO_V1(gdpr_expire_nowait);
+Datum
+gdpr_expire_nowait(PG_FUNCTION_ARGS)
+{
+	int32		batch_size;
+
+	GDPR_REQUIRE_ARG(0, "batch_size");
+	batch_size = PG_GETARG_INT32(0);
+	if (batch_size <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be positive, not %d", batch_size),
+				 errhint("Give the number of rows per batch, e.g. 10000.")));
+	expire_pass(fcinfo, false, batch_size);
 	return (Datum) 0;
 }
 
