@@ -190,7 +190,9 @@ threshold_expr(List *names)
 	StringInfoData buf;
 	ListCell   *lc;
 
+	/* a scalar subquery: an init plan, computed once per statement */
 	initStringInfo(&buf);
+	appendStringInfoString(&buf, "(SELECT ");
 	if (list_length(names) > 1)
 		appendStringInfoString(&buf, "LEAST(");
 	foreach(lc, names)
@@ -203,7 +205,28 @@ threshold_expr(List *names)
 	}
 	if (list_length(names) > 1)
 		appendStringInfoChar(&buf, ')');
+	appendStringInfoChar(&buf, ')');
 	return buf.data;
+}
+
+/*
+ * The clock of rel's rows: the own RETAIN FROM column as it is (compared
+ * across types, and indexable), or graph.c's clock of the nearest
+ * referenced row.  NULL when there is none.
+ */
+static char *
+clock_of(Oid rel, const char *alias)
+{
+	const GdprTableTags *tags = gdpr_table_tags(rel);
+
+	if (tags != NULL && tags->retain_from != InvalidAttrNumber)
+	{
+		char	   *col = get_attname(rel, tags->retain_from, true);
+
+		if (col != NULL)
+			return psprintf("%s.%s", alias, quote_identifier(col));
+	}
+	return gdpr_clock_expr(rel, alias);
 }
 
 /* the row has run out as a whole; "false" when it never does */
@@ -219,7 +242,7 @@ row_expired_expr(Oid rel, const char *alias)
 	for (int i = 0; i < tags->ncolumns; i++)
 		if (!add_purposes(&tags->columns[i], &names))
 			return "false";
-	clock = gdpr_clock_expr(rel, alias);
+	clock = clock_of(rel, alias);
 	if (clock == NULL)
 		return "false";
 	return psprintf("COALESCE(%s < %s, false)", clock, threshold_expr(names));
@@ -552,7 +575,7 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 
 	if (tags == NULL || tags->ncolumns == 0)
 		return NULL;
-	clock = gdpr_clock_expr(top, "t");
+	clock = clock_of(top, "t");
 	if (clock == NULL)
 		return NULL;
 
@@ -635,7 +658,16 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 		bool		anon_possible = rows_expire && strcmp(kr, "false") != 0 &&
 			anon_set != NULL && anon_needed != NULL;
 
-		if (rows_expire)
+		/* in a WHERE clause the row condition needs no COALESCE */
+		if (rows_expire && rowok)
+			appendStringInfo(&sql,
+							 "WITH gdpr_del AS (DELETE FROM ONLY %s t WHERE %s < %s%s%s%s RETURNING %s)",
+							 rel, clock, threshold_expr(rowpurposes),
+							 strcmp(td, "false") == 0 ? "" : " AND NOT (",
+							 strcmp(td, "false") == 0 ? "" : td,
+							 strcmp(td, "false") == 0 ? "" : ")",
+							 returning_list(top, "t"));
+		else if (rows_expire)
 			appendStringInfo(&sql,
 							 "WITH gdpr_del AS (DELETE FROM ONLY %s t WHERE %s%s AND NOT (%s) RETURNING %s)",
 							 rel, index_cond, rx, td, returning_list(top, "t"));
