@@ -739,6 +739,8 @@ gdpr_create_purpose_view(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_NAME),
 					 errmsg("invalid view name \"%s\"", text_to_cstring(PG_GETARG_TEXT_PP(2))),
 					 errhint("Use view or schema.view.")));
+		/* ereport(ERROR) above does not return; cppcheck cannot tell */
+		/* cppcheck-suppress uninitStructMember */
 		if (strlen(r.name) >= NAMEDATALEN)
 			ereport(ERROR,
 					(errcode(ERRCODE_NAME_TOO_LONG),
