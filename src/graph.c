@@ -708,12 +708,23 @@ neutral_value(Oid relid, AttrNumber attnum, char **value, char **is_neutral,
 char *
 gdpr_clear_value_expr(Oid relid, AttrNumber attnum)
 {
-	char	   *value;
 	char	   *isn;
 
+	return gdpr_clear_value_test(relid, attnum, "x", &isn);
+}
+
+char *
+gdpr_clear_value_test(Oid relid, AttrNumber attnum, const char *colref,
+					  char **is_neutral)
+{
+	char	   *value;
+
 	if (column_nullable(relid, attnum))
+	{
+		*is_neutral = psprintf("%s IS NULL", colref);
 		return pstrdup("NULL");
-	neutral_value(relid, attnum, &value, &isn, "x");
+	}
+	neutral_value(relid, attnum, &value, is_neutral, colref);
 	return value;
 }
 
@@ -815,13 +826,7 @@ anonymize_exprs(Oid relid, const char *alias, char **setlist, char **needed)
 			continue;
 		attname = get_attname(relid, tag->attnum, false);
 		colref = psprintf("%s.%s", alias, quote_identifier(attname));
-		if (column_nullable(relid, tag->attnum))
-		{
-			value = pstrdup("NULL");
-			isneutral = psprintf("%s IS NULL", colref);
-		}
-		else
-			neutral_value(relid, tag->attnum, &value, &isneutral, colref);
+		value = gdpr_clear_value_test(relid, tag->attnum, colref, &isneutral);
 
 		lp = legal_purposes_of(tag);
 		if (n > 0)

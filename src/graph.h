@@ -97,6 +97,15 @@ extern char *gdpr_purpose_running_expr(Oid relid, const char *purpose,
 extern char *gdpr_clear_value_expr(Oid relid, AttrNumber attnum);
 
 /*
+ * The same, and in *is_neutral a boolean SQL expression that is true when
+ * colref (an already qualified, quoted column reference) holds a value the
+ * clearing would not change: NULL, an 'erased-N' or negative sequence value
+ * (unique columns), or the typed neutral literal.
+ */
+extern char *gdpr_clear_value_test(Oid relid, AttrNumber attnum,
+								   const char *colref, char **is_neutral);
+
+/*
  * Anonymization of relid's rows: a SET list ("c1" = ..., "c2" = ...) that
  * clears every tagged column except those tagged with a legal_obligation
  * purpose still running for the row (and except key columns other rows

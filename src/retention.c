@@ -426,15 +426,9 @@ clear_columns(Oid rel)
 			continue;
 
 		/* the neutral value is graph.c's (one definition for erase and expire) */
-		cc->neutral = gdpr_clear_value_expr(rel, ct->attnum);
-		if (strcmp(cc->neutral, "NULL") == 0)
-			cc->cleared = psprintf("t.%s IS NULL", cc->name);
-		else if (strstr(cc->neutral, "'erased-' ||") != NULL)
-			cc->cleared = psprintf("(t.%s)::pg_catalog.text LIKE 'erased-%%'", cc->name);
-		else if (strstr(cc->neutral, "- pg_catalog.nextval") != NULL)
-			cc->cleared = psprintf("t.%s < 0", cc->name);
-		else
-			cc->cleared = psprintf("t.%s IS NOT DISTINCT FROM %s", cc->name, cc->neutral);
+		cc->neutral = gdpr_clear_value_test(rel, ct->attnum,
+											psprintf("t.%s", cc->name),
+											&cc->cleared);
 		cc->purposes = names;
 		cols = lappend(cols, cc);
 	}
