@@ -34,7 +34,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 # ---------------------------------------------------------------------------
 # The two commands of the README.  scripts/harness.sh installs what is
 # missing, builds, installs, runs a throwaway cluster as the postgres OS user.
-.PHONY: demo test bench sanitize fuzz deps
+.PHONY: demo test bench sanitize fuzz load update-test deps
 demo:
 	bash scripts/harness.sh demo
 test:
@@ -43,3 +43,13 @@ bench:
 	bash scripts/harness.sh bench
 deps:
 	bash scripts/harness.sh deps
+
+# Hardening suites longer than `make test` allows (docs/SECURITY.md).
+sanitize:
+	bash scripts/sanitize.sh
+fuzz:
+	bash test/fuzz/run.sh
+load:
+	bash test/load/run.sh
+update-test:
+	bash test/scripts/update_path.sh
