@@ -14,6 +14,8 @@
 #define GDPR_PURPOSES_H
 
 #include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
 
 typedef enum GdprLegalBasis
 {
@@ -42,5 +44,23 @@ extern const GdprPurpose *gdpr_lookup_purpose(const char *name);
 extern const GdprPurpose *gdpr_get_purpose(const char *name);
 
 extern const char *gdpr_basis_name(GdprLegalBasis basis);
+
+/* basis by its name ("consent", ...); false when no such basis */
+extern bool gdpr_parse_basis(const char *name, GdprLegalBasis *basis);
+
+/* sorted names of all purposes (palloc'd copies) */
+extern List *gdpr_purpose_names(void);
+
+/* "a, b, c" (quoted where needed) of all purposes, or NULL when none */
+extern char *gdpr_purpose_list_text(void);
+
+/* raise undefined_object for purpose name, listing the defined ones */
+extern void gdpr_report_unknown_purpose(const char *name) pg_attribute_noreturn();
+
+/*
+ * Audit a purpose or tag change: details (may be NULL) plus "role", the
+ * role that made the change.  Never pass personal values.
+ */
+extern void gdpr_audit_change(const char *action, Oid relid, Jsonb *details);
 
 #endif							/* GDPR_PURPOSES_H */

@@ -21,6 +21,9 @@
 /* the fixed category taxonomy; NULL-terminated */
 extern const char *const gdpr_categories[];
 
+/* "name, contact.email, ..." (palloc'd), for hints */
+extern char *gdpr_category_list_text(void);
+
 /* parsed table label: any combination of the three clauses */
 typedef struct GdprTableLabel
 {
@@ -54,6 +57,10 @@ typedef struct GdprColumnTag
 	const char *category;		/* NULL when none */
 } GdprColumnTag;
 
+/*
+ * Attribute numbers are those of the relation asked for (for a partition,
+ * its own columns, matched by name to the labelled parent's).
+ */
 typedef struct GdprTableTags
 {
 	Oid			relid;			/* the labelled relation (a partitioned
