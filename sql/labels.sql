@@ -288,6 +288,49 @@ SELECT gdpr.tag_column('klant', 'nummer', array(SELECT 'p' || g FROM generate_se
 -- categories
 SELECT array_agg(c) FROM gdpr.categories() c;
 
+-- table labels name columns and tables: renames rewrite the labels to the
+-- new names, and a column that a table label names cannot be dropped
+ALTER TABLE klant RENAME COLUMN klant_id TO klantnummer;
+ALTER TABLE bezoek RENAME COLUMN klant_ref TO "Klant Ref";
+ALTER TABLE klant RENAME TO klanten;
+SELECT objoid::regclass, label FROM pg_seclabel
+ WHERE objsubid = 0 AND objoid IN ('klanten'::regclass, 'bezoek'::regclass)
+ ORDER BY objoid::regclass::text;
+SELECT * FROM gdpr._table_label('bezoek');
+CREATE SCHEMA labels_test_elders;
+ALTER TABLE klanten SET SCHEMA labels_test_elders;
+SELECT label FROM pg_seclabel WHERE objsubid = 0 AND objoid = 'bezoek'::regclass;
+ALTER SCHEMA labels_test_elders RENAME TO labels_test_anders;
+SELECT relation, belongs_to, belongs_to_column, label FROM gdpr.table_labels WHERE relation = 'bezoek'::regclass;
+ALTER TABLE labels_test_anders.klanten SET SCHEMA labels_test;
+DROP SCHEMA labels_test_anders;
+SELECT relation, belongs_to, belongs_to_column, label FROM gdpr.table_labels WHERE relation = 'bezoek'::regclass;
+ALTER TABLE klanten DROP COLUMN gemaakt_op;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE klanten DROP COLUMN klantnummer CASCADE;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE bezoek DROP COLUMN "Klant Ref";
+\echo :LAST_ERROR_SQLSTATE
+-- a subject table stays one while another table BELONGS TO it
+SECURITY LABEL FOR gdpr ON TABLE klanten IS NULL;
+\echo :LAST_ERROR_SQLSTATE
+SELECT gdpr.set_retention_column('bezoek', 'op');
+SECURITY LABEL FOR gdpr ON TABLE bezoek IS 'RETAIN FROM op';
+SECURITY LABEL FOR gdpr ON TABLE klanten IS NULL;
+ALTER TABLE klanten DROP COLUMN gemaakt_op;
+SELECT relation, label FROM gdpr.table_labels WHERE relation::text IN ('klanten', 'bezoek') ORDER BY relation::text;
+
+-- every change was audited: who, what, the label text (never a value)
+SELECT action, details->>'relation' AS relation, details->>'column' AS column,
+       details->>'label' AS label, details->>'previous' AS previous, details->>'reason' AS reason
+  FROM gdpr.audit_log
+ WHERE details->>'relation' IN ('labels_test.bezoek', 'labels_test.bestelling')
+ ORDER BY id;
+SELECT action, details->>'role' AS role, details->>'column' AS column
+  FROM gdpr.audit_log WHERE details->>'relation' = 'labels_test.eigen' ORDER BY id;
+-- failed labels left no audit entry
+SELECT count(*) FROM gdpr.audit_log WHERE details->>'label' LIKE '%lt_marketing%';
+
 -- clean up
 RESET search_path;
 DROP SCHEMA labels_test CASCADE;

@@ -58,6 +58,12 @@ DROP ROLE purposes_test_user;
 SELECT c.relname FROM pg_extension e, unnest(e.extconfig) cfg JOIN pg_class c ON c.oid = cfg
  WHERE e.extname = 'gdpr_crm' AND c.relname = 'purpose';
 
+-- every define and drop was audited (failed calls were not)
+SELECT action, details->>'purpose' AS purpose, details->>'legal_basis' AS basis,
+       details->>'retention' AS retention, details->>'created' AS created,
+       details->'previous'->>'retention' AS previous_retention, details->>'role' AS role
+  FROM gdpr.audit_log WHERE details->>'purpose' LIKE 'pt\_%' ORDER BY id;
+
 -- clean up
 DROP SCHEMA purposes_test CASCADE;
 SELECT gdpr.drop_purpose('pt_levering');

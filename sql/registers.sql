@@ -156,6 +156,25 @@ SELECT f AS function, has_function_privilege('public', f, 'EXECUTE') AS public_e
                     'gdpr.report_breach(text,timestamptz,regclass[],text[])',
                     'gdpr.notify_breach(bigint,timestamptz)',
                     'gdpr.estimate_affected_subjects(regclass[],text[])']) f;
+-- what the DBA grants is enough: SELECT on the views, EXECUTE on the functions
+CREATE ROLE gdpr_registers_officer;
+GRANT SELECT ON gdpr.processors, gdpr.processing_register, gdpr.breaches TO gdpr_registers_officer;
+GRANT EXECUTE ON FUNCTION gdpr.processing_register_document(text, text),
+                          gdpr.report_breach(text, timestamptz, regclass[], text[]) TO gdpr_registers_officer;
+-- (naming relations in report_breach needs USAGE on their schema, not SELECT)
+GRANT USAGE ON SCHEMA shop TO gdpr_registers_officer;
+SET ROLE gdpr_registers_officer;
+SELECT pg_temp.err($$SELECT count(*) FROM shop.klant$$);
+SELECT count(*) AS purposes, sum(cardinality(recipients)) AS recipients FROM gdpr.processing_register;
+SELECT count(*) AS processors FROM gdpr.processors;
+SELECT length(gdpr.processing_register_document()) > 500 AS document;
+SELECT gdpr.report_breach('Inloggegevens gelekt', now() - interval '1 hour', '{shop.bestelling}') AS officer_breach;
+SELECT affected_subjects FROM gdpr.breaches WHERE id = 5;
+SELECT pg_temp.err($$SELECT gdpr.register_processor('X', 'DE', '2024-01-01')$$);
+RESET ROLE;
+
+REVOKE USAGE ON SCHEMA shop FROM gdpr_registers_officer;
 
 \c contrib_regression
 DROP DATABASE gdpr_registers;
+DROP ROLE gdpr_registers_officer;

@@ -59,6 +59,13 @@ SELECT gdpr._complete_erasure_requests(gdpr.subject_ref('crm.person', 7));
 SELECT id, kind, completed_at IS NOT NULL AS completed, note FROM gdpr.requests
  WHERE subject_ref = gdpr.subject_ref('crm.person', 7) ORDER BY id;
 SELECT gdpr._complete_erasure_requests(gdpr.subject_ref('crm.person', 7)) AS again;
+-- gdpr.erase() completes the erasure requests of the subject it erased
+INSERT INTO crm.person VALUES (9, 'Negen');
+SELECT gdpr.request('crm.person', 9, 'erasure', now() - interval '3 days') AS erasure9 \gset
+SELECT gdpr.request('crm.person', 9, 'access', now() - interval '3 days') AS access9 \gset
+SELECT relation, action, rows FROM gdpr.erase('crm.person', 9, 'request of the subject');
+SELECT kind, completed_at IS NOT NULL AS completed, note FROM gdpr.requests
+ WHERE id IN (:erasure9, :access9) ORDER BY id;
 
 -- the audit trail names the subject by its ref, never by its key
 SELECT action, details->>'kind' AS kind, relation, subject_ref IS NOT NULL AS has_ref,

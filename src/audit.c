@@ -680,6 +680,7 @@ audit_write_pending(void)
 	Oid			relid = gdpr_table_oid("audit_log", true);
 	Relation	rel;
 	Relation	idx;
+	TupleDesc	desc;
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
@@ -689,6 +690,10 @@ audit_write_pending(void)
 	uint8		prev[GDPR_HASH_LEN];
 	ListCell   *lc;
 	List	   *entries = pending_entries;
+	int			n = list_length(entries);
+	int			i;
+	char	  **details;
+	bool	   *relvalid;
 
 	pending_entries = NIL;
 	if (!OidIsValid(relid))
@@ -700,19 +705,14 @@ audit_write_pending(void)
 	}
 
 	/*
-	 * The chain lock: an object lock on the audit log (not the relation lock,
-	 * which would conflict with autovacuum and readers' locks), released at
-	 * the end of the commit, after it has become visible.
+	 * Everything that does not depend on the head of the chain is done
+	 * before taking the chain lock, so that the locked section is only: read
+	 * the head, hash, insert, commit.
 	 */
-	LockDatabaseObject(RelationRelationId, relid, 0, ExclusiveLock);
-
 	rel = table_open(relid, RowExclusiveLock);
 	check_audit_tupdesc(rel);
+	desc = RelationGetDescr(rel);
 	idx = index_open(audit_pk_index(rel), AccessShareLock);
-
-	memset(prev, 0, GDPR_HASH_LEN);
-	(void) audit_read_head(rel, idx, SnapshotSelf, &id, prev);
-	index_close(idx, AccessShareLock);
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	estate = CreateExecutorState();
@@ -728,55 +728,77 @@ audit_write_pending(void)
 				 errmsg("out of memory")));
 	initStringInfo(&buf);
 
+	details = palloc0(n * sizeof(char *));
+	relvalid = palloc0(n * sizeof(bool));
+	i = 0;
+	foreach(lc, entries)
+	{
+		PendingEntry *e = lfirst(lc);
+
+		if (e->details != NULL)
+			details[i] = JsonbToCString(NULL, &e->details->root, VARSIZE(e->details));
+		/* a relation dropped later in the transaction keeps only its name */
+		relvalid[i] = OidIsValid(e->relid) &&
+			SearchSysCacheExists1(RELOID, ObjectIdGetDatum(e->relid));
+		i++;
+	}
+
+	/*
+	 * The chain lock: an object lock on the audit log (not the relation lock,
+	 * which would conflict with autovacuum and with readers' locks), released
+	 * at the end of the commit, after the commit has become visible.
+	 */
+	LockDatabaseObject(RelationRelationId, relid, 0, ExclusiveLock);
+
+	memset(prev, 0, GDPR_HASH_LEN);
+	(void) audit_read_head(rel, idx, SnapshotSelf, &id, prev);
+
+	i = 0;
 	foreach(lc, entries)
 	{
 		PendingEntry *e = lfirst(lc);
 		Datum	   *values = slot->tts_values;
 		bool	   *nulls = slot->tts_isnull;
 		uint8		hash[GDPR_HASH_LEN];
-		char	   *details = NULL;
-		int			detailslen = 0;
 
 		id++;
-		if (e->details != NULL)
-		{
-			details = JsonbToCString(NULL, &e->details->root, VARSIZE(e->details));
-			detailslen = strlen(details);
-		}
 		audit_hash_entry(ctx, &buf, id, e->at, NameStr(e->actor), e->action,
-						 e->subject_ref, e->relation_name, details, detailslen,
+						 e->subject_ref, e->relation_name,
+						 details[i], details[i] ? strlen(details[i]) : 0,
 						 prev, hash);
 
 		ExecClearTuple(slot);
-		memset(nulls, false, Natts_audit * sizeof(bool));
+		memset(nulls, true, desc->natts * sizeof(bool));
 		values[Anum_audit_id - 1] = Int64GetDatum(id);
 		values[Anum_audit_at - 1] = TimestampTzGetDatum(e->at);
 		values[Anum_audit_actor - 1] = NameGetDatum(&e->actor);
 		values[Anum_audit_action - 1] = CStringGetTextDatum(e->action);
-		if (e->subject_ref)
-			values[Anum_audit_subject_ref - 1] = CStringGetTextDatum(e->subject_ref);
-		else
-			nulls[Anum_audit_subject_ref - 1] = true;
-		/* a relation dropped later in the transaction keeps only its name */
-		if (OidIsValid(e->relid) &&
-			SearchSysCacheExists1(RELOID, ObjectIdGetDatum(e->relid)))
-			values[Anum_audit_relation - 1] = ObjectIdGetDatum(e->relid);
-		else
-			nulls[Anum_audit_relation - 1] = true;
-		if (e->details)
-			values[Anum_audit_details - 1] = JsonbPGetDatum(e->details);
-		else
-			nulls[Anum_audit_details - 1] = true;
 		values[Anum_audit_prev_hash - 1] = PointerGetDatum(make_bytea(prev, GDPR_HASH_LEN));
 		values[Anum_audit_hash - 1] = PointerGetDatum(make_bytea(hash, GDPR_HASH_LEN));
+		nulls[Anum_audit_id - 1] = nulls[Anum_audit_at - 1] =
+			nulls[Anum_audit_actor - 1] = nulls[Anum_audit_action - 1] =
+			nulls[Anum_audit_prev_hash - 1] = nulls[Anum_audit_hash - 1] = false;
+		if (e->subject_ref)
+		{
+			values[Anum_audit_subject_ref - 1] = CStringGetTextDatum(e->subject_ref);
+			nulls[Anum_audit_subject_ref - 1] = false;
+		}
+		if (relvalid[i])
+		{
+			values[Anum_audit_relation - 1] = ObjectIdGetDatum(e->relid);
+			nulls[Anum_audit_relation - 1] = false;
+		}
+		if (e->details)
+		{
+			values[Anum_audit_details - 1] = JsonbPGetDatum(e->details);
+			nulls[Anum_audit_details - 1] = false;
+		}
 		if (e->relation_name)
+		{
 			values[Anum_audit_relation_name - 1] = CStringGetTextDatum(e->relation_name);
-		else
-			nulls[Anum_audit_relation_name - 1] = true;
+			nulls[Anum_audit_relation_name - 1] = false;
+		}
 		/* columns added after ours (none expected) stay NULL */
-		if (RelationGetDescr(rel)->natts > Natts_audit)
-			memset(nulls + Natts_audit, true,
-				   (RelationGetDescr(rel)->natts - Natts_audit) * sizeof(bool));
 		ExecStoreVirtualTuple(slot);
 
 		simple_table_tuple_insert(rel, slot);
@@ -785,6 +807,7 @@ audit_write_pending(void)
 		ResetPerTupleExprContext(estate);
 
 		memcpy(prev, hash, GDPR_HASH_LEN);
+		i++;
 	}
 
 	pg_cryptohash_free(ctx);
@@ -792,6 +815,7 @@ audit_write_pending(void)
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	PopActiveSnapshot();
+	index_close(idx, AccessShareLock);
 	table_close(rel, NoLock);
 }
 

@@ -27,9 +27,11 @@
 
 #include "access/genam.h"
 #include "access/relation.h"
+#include "access/xact.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/dependency.h"
+#include "catalog/objectaccess.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
@@ -47,6 +49,7 @@
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/scansup.h"
+#include "tcop/utility.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -82,6 +85,9 @@ const char *const gdpr_categories[] = {
 	"other",
 	NULL
 };
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static object_access_hook_type prev_object_access_hook = NULL;
 
 #define TABLE_LABEL_HINT \
 	"A table label is one or more of: SUBJECT KEY (column), RETAIN FROM column, BELONGS TO table (column)."
@@ -732,6 +738,36 @@ relkind_text(char relkind)
 	}
 }
 
+/*
+ * "a, b" of the tables whose table label says BELONGS TO relid, or NULL.
+ */
+static char *
+belongs_to_dependents(Oid relid)
+{
+	List	   *rels = gdpr_labelled_relations();
+	ListCell   *lc;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	foreach(lc, rels)
+	{
+		Oid			other = lfirst_oid(lc);
+		char	   *label = raw_table_label(other);
+		GdprTableLabel *tl;
+
+		if (label == NULL || other == relid)
+			continue;
+		tl = gdpr_parse_table_label(label);
+		if (tl->belongs_to_name == NIL ||
+			resolve_belongs_to(tl->belongs_to_name, other) != relid)
+			continue;
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, gdpr_relation_name(other));
+	}
+	return buf.len > 0 ? buf.data : NULL;
+}
+
 static void
 check_table_label(Relation rel, const char *label, bool cross_checks)
 {
@@ -981,7 +1017,31 @@ gdpr_object_relabel(const ObjectAddress *object, const char *seclabel)
 	}
 
 	old_label = GetSecurityLabel(object, GDPR_PROVIDER);
-	if (installed && !(old_label == NULL && seclabel == NULL))
+
+	/* a subject table stays one while other tables BELONG TO it */
+	if (object->objectSubId == 0 && old_label != NULL && cross_checks && installed &&
+		gdpr_parse_table_label(old_label)->subject_key != NULL &&
+		(seclabel == NULL || gdpr_parse_table_label(seclabel)->subject_key == NULL))
+	{
+		char	   *deps = belongs_to_dependents(RelationGetRelid(rel));
+
+		if (deps != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("relation \"%s\" must stay a subject table",
+							RelationGetRelationName(rel)),
+					 errdetail("These tables BELONG TO it: %s.", deps),
+					 errhint("Remove or change their BELONGS TO labels first.")));
+	}
+	/*
+	 * Audit real changes (setting the same text again is no change).  A
+	 * restore (check_function_bodies off, run by a superuser) brings back
+	 * labels whose setting the restored audit log already records: adding
+	 * entries then would collide with the log being restored.
+	 */
+	if (installed && !(old_label == NULL && seclabel == NULL) &&
+		!(!check_function_bodies && superuser()) &&
+		!(old_label != NULL && seclabel != NULL && strcmp(old_label, seclabel) == 0))
 		audit_label_change(rel, object->objectSubId, attname, old_label, seclabel);
 
 	/* every session (and partitions' entries) rebuilds its cached tags */
@@ -1050,11 +1110,23 @@ tag_cache_init(void)
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
+static void gdpr_labels_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+									   bool readOnlyTree, ProcessUtilityContext context,
+									   ParamListInfo params, QueryEnvironment *queryEnv,
+									   DestReceiver *dest, QueryCompletion *qc);
+static void gdpr_labels_object_access(ObjectAccessType access, Oid classId,
+									  Oid objectId, int subId, void *arg);
+
 void
 gdpr_labels_init(void)
 {
 	register_label_provider(GDPR_PROVIDER, gdpr_object_relabel);
 	CacheRegisterRelcacheCallback(tag_inval_callback, (Datum) 0);
+
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = gdpr_labels_ProcessUtility;
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = gdpr_labels_object_access;
 }
 
 static bool
@@ -1273,6 +1345,240 @@ gdpr_labelled_relations(void)
 	table_close(seclabel, AccessShareLock);
 	list_sort(result, list_oid_cmp);
 	return result;
+}
+
+/* ----------------------------------------------------------------
+ * Keeping table labels in step with DDL
+ *
+ * Column labels are stored by attnum and need nothing.  Table labels name
+ * columns (SUBJECT KEY, RETAIN FROM, BELONGS TO's column) and a table
+ * (BELONGS TO): a rename of any of these rewrites the label to the new
+ * names, and dropping a column that a table label names is refused.
+ * ----------------------------------------------------------------
+ */
+typedef struct ResolvedTableLabel
+{
+	Oid			relid;
+	char	   *old_label;		/* as stored */
+	char	   *canonical;		/* canonical text, names before the DDL */
+	AttrNumber	subject_key;
+	AttrNumber	retain_from;
+	AttrNumber	belongs_to_col;
+	Oid			belongs_to;
+	/* names before the DDL, used where an attnum/oid did not resolve */
+	GdprTableLabel *parsed;
+} ResolvedTableLabel;
+
+static char *
+canonical_table_label(const char *subject_key, const char *retain_from,
+					  const char *bt_schema, const char *bt_table, const char *bt_col)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (subject_key)
+		appendStringInfo(&buf, "SUBJECT KEY (%s)", quote_identifier(subject_key));
+	if (retain_from)
+		appendStringInfo(&buf, "%sRETAIN FROM %s", buf.len ? " " : "",
+						 quote_identifier(retain_from));
+	if (bt_table)
+		appendStringInfo(&buf, "%sBELONGS TO %s (%s)", buf.len ? " " : "",
+						 quote_qualified_identifier(bt_schema, bt_table),
+						 quote_identifier(bt_col));
+	return buf.data;
+}
+
+static char *
+resolved_canonical(ResolvedTableLabel *r)
+{
+	GdprTableLabel *tl = r->parsed;
+	const char *sk = tl->subject_key;
+	const char *rf = tl->retain_from;
+	const char *bc = tl->belongs_to_col;
+	const char *bschema = NULL;
+	const char *btable = NULL;
+
+	if (r->subject_key != InvalidAttrNumber)
+		sk = get_attname(r->relid, r->subject_key, true) ? get_attname(r->relid, r->subject_key, false) : sk;
+	if (r->retain_from != InvalidAttrNumber)
+		rf = get_attname(r->relid, r->retain_from, true) ? get_attname(r->relid, r->retain_from, false) : rf;
+	if (r->belongs_to_col != InvalidAttrNumber)
+		bc = get_attname(r->relid, r->belongs_to_col, true) ? get_attname(r->relid, r->belongs_to_col, false) : bc;
+	if (tl->belongs_to_name)
+	{
+		if (OidIsValid(r->belongs_to) && get_rel_name(r->belongs_to) != NULL)
+		{
+			bschema = get_namespace_name(get_rel_namespace(r->belongs_to));
+			btable = get_rel_name(r->belongs_to);
+		}
+		else
+		{
+			/* unresolved: keep what was written */
+			if (list_length(tl->belongs_to_name) == 2)
+				bschema = strVal(linitial(tl->belongs_to_name));
+			btable = strVal(llast(tl->belongs_to_name));
+		}
+	}
+	return canonical_table_label(sk, rf, bschema, btable, bc);
+}
+
+/* resolve every table label of the database (before a rename) */
+static List *
+resolve_all_table_labels(void)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, gdpr_labelled_relations())
+	{
+		Oid			relid = lfirst_oid(lc);
+		char	   *label = raw_table_label(relid);
+		ResolvedTableLabel *r;
+		GdprTableLabel *tl;
+
+		if (label == NULL)
+			continue;
+		tl = gdpr_parse_table_label(label);
+		r = palloc0(sizeof(ResolvedTableLabel));
+		r->relid = relid;
+		r->old_label = label;
+		r->parsed = tl;
+		if (tl->subject_key)
+			r->subject_key = user_attnum(relid, tl->subject_key);
+		if (tl->retain_from)
+			r->retain_from = user_attnum(relid, tl->retain_from);
+		if (tl->belongs_to_name)
+		{
+			r->belongs_to = resolve_belongs_to(tl->belongs_to_name, relid);
+			r->belongs_to_col = user_attnum(relid, tl->belongs_to_col);
+		}
+		r->canonical = resolved_canonical(r);
+		result = lappend(result, r);
+	}
+	return result;
+}
+
+/* after the DDL: rewrite the labels whose names changed */
+static void
+rewrite_renamed_labels(List *resolved)
+{
+	ListCell   *lc;
+
+	foreach(lc, resolved)
+	{
+		ResolvedTableLabel *r = lfirst(lc);
+		char	   *now;
+		ObjectAddress addr;
+		StringInfoData buf;
+		Jsonb	   *details;
+
+		if (get_rel_name(r->relid) == NULL)
+			continue;
+		now = resolved_canonical(r);
+		if (strcmp(now, r->canonical) == 0)
+			continue;
+
+		ObjectAddressSet(addr, RelationRelationId, r->relid);
+		SetSecurityLabel(&addr, GDPR_PROVIDER, now);
+		CacheInvalidateRelcacheByRelid(r->relid);
+
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "{\"relation\": ");
+		escape_json(&buf, gdpr_relation_name(r->relid));
+		appendStringInfoString(&buf, ", \"object\": \"table\", \"label\": ");
+		escape_json(&buf, now);
+		appendStringInfoString(&buf, ", \"previous\": ");
+		escape_json(&buf, r->old_label);
+		appendStringInfoString(&buf, ", \"reason\": \"rename\"}");
+		details = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+		gdpr_audit_change("tag.set", r->relid, details);
+	}
+}
+
+static bool
+is_rename_ddl(Node *node)
+{
+	if (IsA(node, RenameStmt))
+	{
+		RenameStmt *stmt = (RenameStmt *) node;
+
+		return stmt->renameType == OBJECT_COLUMN ||
+			stmt->renameType == OBJECT_TABLE ||
+			stmt->renameType == OBJECT_SCHEMA;
+	}
+	if (IsA(node, AlterObjectSchemaStmt))
+		return ((AlterObjectSchemaStmt *) node)->objectType == OBJECT_TABLE;
+	return false;
+}
+
+static void
+gdpr_labels_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+						   bool readOnlyTree, ProcessUtilityContext context,
+						   ParamListInfo params, QueryEnvironment *queryEnv,
+						   DestReceiver *dest, QueryCompletion *qc)
+{
+	List	   *resolved = NIL;
+	bool		track;
+
+	track = is_rename_ddl(pstmt->utilityStmt) && IsTransactionState() &&
+		gdpr_extension_installed();
+	if (track)
+		resolved = resolve_all_table_labels();
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+
+	if (resolved != NIL)
+	{
+		CommandCounterIncrement();
+		rewrite_renamed_labels(resolved);
+	}
+}
+
+/*
+ * Refuse to drop a column that a table label names (the label would point
+ * at nothing; the retention clock or the subject key would be lost).
+ */
+static void
+gdpr_labels_object_access(ObjectAccessType access, Oid classId,
+						  Oid objectId, int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+
+	if (access == OAT_DROP && classId == RelationRelationId && subId > 0 &&
+		IsTransactionState())
+	{
+		char	   *label = raw_table_label(objectId);
+		GdprTableLabel *tl;
+		const char *clause = NULL;
+		char	   *attname;
+
+		if (label == NULL)
+			return;
+		attname = get_attname(objectId, subId, true);
+		if (attname == NULL)
+			return;
+		tl = gdpr_parse_table_label(label);
+		if (tl->subject_key && strcmp(tl->subject_key, attname) == 0)
+			clause = "SUBJECT KEY";
+		else if (tl->retain_from && strcmp(tl->retain_from, attname) == 0)
+			clause = "RETAIN FROM";
+		else if (tl->belongs_to_col && strcmp(tl->belongs_to_col, attname) == 0)
+			clause = "BELONGS TO";
+		if (clause)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot drop column \"%s\" of relation \"%s\": it is the %s column of its gdpr label",
+							attname, get_rel_name(objectId), clause),
+					 errdetail("Label: %s", label),
+					 errhint("Change or remove the table label first (SECURITY LABEL FOR gdpr ON TABLE %s IS ...).",
+							 gdpr_relation_name(objectId))));
+	}
 }
 
 /* ----------------------------------------------------------------

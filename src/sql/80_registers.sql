@@ -203,7 +203,8 @@ AS $$
       JOIN gdpr.subject_tables st ON st.relation = tl.belongs_to
      WHERE tl.belongs_to IS NOT NULL
 $$;
-REVOKE ALL ON FUNCTION gdpr._reg_edges() FROM PUBLIC;
+-- catalog structure only; gdpr.processing_register calls it as its reader
+GRANT EXECUTE ON FUNCTION gdpr._reg_edges() TO PUBLIC;
 
 -- Paths of links from a relation to the relations it references (directly
 -- or through others), never through a subject table, at most max_depth links.
@@ -232,7 +233,8 @@ AS $$
     )
     SELECT start, finish, edges, depth FROM p
 $$;
-REVOKE ALL ON FUNCTION gdpr._reg_paths(integer) FROM PUBLIC;
+-- catalog structure only; gdpr.processing_register calls it as its reader
+GRANT EXECUTE ON FUNCTION gdpr._reg_paths(integer) TO PUBLIC;
 
 -- The relations that hold rows of subjects and the subject tables whose
 -- subjects they belong to: a subject table itself; a relation that
@@ -266,7 +268,8 @@ AS $$
     UNION ALL SELECT * FROM up
     UNION ALL SELECT * FROM down
 $$;
-REVOKE ALL ON FUNCTION gdpr._reg_relation_subjects() FROM PUBLIC;
+-- catalog structure only; gdpr.processing_register calls it as its reader
+GRANT EXECUTE ON FUNCTION gdpr._reg_relation_subjects() TO PUBLIC;
 
 -- "FROM a t0 JOIN b t1 ON t0.x = t1.y ..." along a path; t0 is the start.
 CREATE FUNCTION gdpr._reg_path_from(start regclass, edges jsonb) RETURNS text
@@ -303,9 +306,11 @@ CREATE FUNCTION gdpr._interval_text(i interval) RETURNS text
 
 ---------------------------------------------------------------------------
 -- The record of processing activities (Art. 30(1)), one row per purpose.
+-- SECURITY DEFINER: gdpr.processing_register calls it as its reader, who
+-- need not read gdpr.purpose_views; it returns only the list of measures.
 CREATE FUNCTION gdpr._security_measures(purpose text, legal_basis text, retention interval)
     RETURNS text[]
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -329,7 +334,7 @@ BEGIN
     ], NULL);
 END;
 $$;
-REVOKE ALL ON FUNCTION gdpr._security_measures(text, text, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gdpr._security_measures(text, text, interval) TO PUBLIC;
 
 CREATE VIEW gdpr.processing_register AS
 WITH tags AS (

@@ -1,55 +1,6 @@
 -- gdpr_crm 1.0 — subject access and portability (API section 8, Art. 15, 20).
 -- The format is documented in docs/export-format.md.
 
--- Rows of one subject when gdpr._subject_reach() (the erase helper's reach)
--- is not available: the same links as the registers (declared foreign keys
--- and BELONGS TO), a referenced row only when it holds tagged columns and no
--- other row points to it.
-CREATE FUNCTION gdpr._reg_reach(subject regclass, key_text text)
-    RETURNS TABLE(relation regclass, row_ctid tid)
-    LANGUAGE plpgsql STABLE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    r       record;
-    keycol  name;
-    keylit  text;
-    n       integer;
-    e       jsonb;
-    sql     text;
-BEGIN
-    SELECT st.key_column INTO keycol FROM gdpr.subject_tables st WHERE st.relation = subject;
-    SELECT format('%L::%s', key_text, format_type(a.atttypid, a.atttypmod)) INTO keylit
-      FROM pg_attribute a WHERE a.attrelid = subject AND a.attname = keycol;
-    FOR r IN SELECT rs.relation, rs.edges, rs.direction
-               FROM gdpr._reg_relation_subjects() rs WHERE rs.subject = _reg_reach.subject
-    LOOP
-        n := jsonb_array_length(r.edges);
-        IF r.direction = 'self' THEN
-            sql := format('SELECT t0.ctid FROM %s t0 WHERE t0.%I = %s', subject, keycol, keylit);
-        ELSIF r.direction = 'up' THEN
-            sql := format('SELECT DISTINCT t0.ctid %s WHERE t%s.%I = %s',
-                          gdpr._reg_path_from(r.relation, r.edges), n, keycol, keylit);
-        ELSE
-            -- a row the subject's row points to (an address): only through
-            -- one link, and only when no other row of that relation points
-            -- to it
-            CONTINUE WHEN n > 1;
-            e := r.edges -> (n - 1);
-            sql := format('SELECT DISTINCT t%s.ctid %s WHERE t0.%I = %s AND NOT EXISTS ('
-                          'SELECT 1 FROM %s o WHERE (%s) = (%s) AND o.ctid <> t%s.ctid)',
-                          n, gdpr._reg_path_from(subject, r.edges), keycol, keylit,
-                          (e ->> 'child')::oid::regclass,
-                          (SELECT string_agg(format('o.%I', c), ', ') FROM jsonb_array_elements_text(e -> 'cc') c),
-                          (SELECT string_agg(format('t%s.%I', n, c), ', ') FROM jsonb_array_elements_text(e -> 'pc') c),
-                          n - 1);
-        END IF;
-        RETURN QUERY EXECUTE format('SELECT %L::regclass, x.ctid FROM (%s) x(ctid)', r.relation, sql);
-    END LOOP;
-END;
-$$;
-REVOKE ALL ON FUNCTION gdpr._reg_reach(regclass, text) FROM PUBLIC;
-
 -- The rights of Art. 13(2), 15(1)(e)-(f) and where to complain.
 CREATE FUNCTION gdpr._rights() RETURNS jsonb
     LANGUAGE sql IMMUTABLE
@@ -88,7 +39,6 @@ DECLARE
     rels      regclass[] := '{}';
     purps     text[];
     result    jsonb;
-    reach     text;
     consents  jsonb;
 BEGIN
     IF subject IS NULL THEN
@@ -100,26 +50,27 @@ BEGIN
     keytext := gdpr._subject_key_text(subject, subject_key);
     ref := gdpr.subject_ref(subject, keytext);
 
-    IF to_regprocedure('gdpr._subject_reach(regclass,anyelement)') IS NOT NULL THEN
-        reach := 'gdpr._subject_reach($1, $2)';
-    ELSE
-        reach := 'gdpr._reg_reach($1, $2)';
-    END IF;
-
-    -- the subject's rows, relation by relation, in key order
-    FOR rec IN EXECUTE
-        'SELECT x.relation, array_agg(DISTINCT x.row_ctid) AS ctids FROM ' || reach
-        || ' x GROUP BY x.relation ORDER BY x.relation::text'
-        USING subject, keytext
+    -- the subject's rows (the reach of gdpr.erase), relation by relation;
+    -- partition rows are fetched from their partition and listed under the
+    -- partitioned parent, all in primary key order
+    FOR rec IN
+        SELECT x.relation,
+               string_agg(format('SELECT to_jsonb(t) AS r FROM %s t WHERE t.ctid = ANY (%L::pg_catalog.tid[])',
+                                 x.part, x.ctids::text), ' UNION ALL ') AS sql
+          FROM (SELECT r.relation, coalesce(r.part, r.relation) AS part,
+                       array_agg(DISTINCT r.row_ctid) AS ctids
+                  FROM gdpr._subject_reach(subject, keytext) r
+                 GROUP BY 1, 2) x
+         GROUP BY x.relation ORDER BY x.relation::text
     LOOP
-        SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY k.i) INTO order_by
+        SELECT string_agg(format('s.r -> %L', a.attname), ', ' ORDER BY k.i) INTO order_by
           FROM pg_index ix
          CROSS JOIN LATERAL unnest(ix.indkey) WITH ORDINALITY k(attnum, i)
           JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum
          WHERE ix.indrelid = rec.relation AND ix.indisprimary;
-        EXECUTE format('SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY %s), ''[]'') FROM %s t WHERE t.ctid = ANY ($1)',
-                       coalesce(order_by, 't.ctid'), rec.relation)
-            INTO rows_ USING rec.ctids;
+        EXECUTE format('SELECT coalesce(jsonb_agg(s.r ORDER BY %s), ''[]'') FROM (%s) s',
+                       coalesce(order_by, 's.r::text'), rec.sql)
+            INTO rows_;
         CONTINUE WHEN jsonb_array_length(rows_) = 0;
         data := data || jsonb_build_object(rec.relation::text, rows_);
         nrows := nrows + jsonb_array_length(rows_);
