@@ -143,6 +143,17 @@ SELECT gdpr.subject_ref('shop.note', 'a b') =
                    (SELECT secret FROM gdpr.secret), 'sha256'), 'hex') AS is_hmac,
        gdpr.subject_ref('shop.note', 'a b') <>
        encode(digest(convert_to('shop.note', 'UTF8') || '\x00'::bytea || convert_to('a b', 'UTF8'), 'sha256'), 'hex') AS not_plain;
+-- the key column is the SUBJECT KEY tag when there is one (here not the primary key),
+-- and a partition is referenced as its labelled parent
+CREATE TABLE shop.member (id int PRIMARY KEY, email text UNIQUE);
+SELECT gdpr.register_subject_table('shop.member', 'email');
+SELECT gdpr.subject_ref('shop.member', 'a@b.nl') =
+       encode(hmac(convert_to('shop.member', 'UTF8') || '\x00'::bytea || convert_to('a@b.nl', 'UTF8'),
+                   (SELECT secret FROM gdpr.secret), 'sha256'), 'hex') AS email_is_key;
+CREATE TABLE shop.part (id int PRIMARY KEY, name text) PARTITION BY RANGE (id);
+CREATE TABLE shop.part_1 PARTITION OF shop.part FOR VALUES FROM (0) TO (100);
+SELECT gdpr.register_subject_table('shop.part', 'id');
+SELECT gdpr.subject_ref('shop.part_1', 5) = gdpr.subject_ref('shop.part', '05') AS partition_as_parent;
 SELECT gdpr.subject_ref('shop.customer', 'abc');
 SELECT gdpr.subject_ref(NULL, 1) IS NULL AS null_subject, gdpr.subject_ref('shop.customer', NULL::int) IS NULL AS null_key;
 -- another secret gives other refs (the restore path: the inserted row replaces the old one)

@@ -311,6 +311,13 @@ ALTER TABLE klanten DROP COLUMN klantnummer CASCADE;
 \echo :LAST_ERROR_SQLSTATE
 ALTER TABLE bezoek DROP COLUMN "Klant Ref";
 \echo :LAST_ERROR_SQLSTATE
+-- RETAIN FROM stays a date/timestamp column
+ALTER TABLE klanten ALTER COLUMN gemaakt_op TYPE text;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE klanten ALTER COLUMN gemaakt_op TYPE date;
+SELECT retain_from, format_type(atttypid, atttypmod) FROM gdpr.subject_tables s
+  JOIN pg_attribute a ON a.attrelid = s.relation AND a.attname = s.retain_from
+ WHERE s.relation = 'klanten'::regclass;
 -- a subject table stays one while another table BELONGS TO it
 SECURITY LABEL FOR gdpr ON TABLE klanten IS NULL;
 \echo :LAST_ERROR_SQLSTATE

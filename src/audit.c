@@ -118,8 +118,9 @@ typedef struct PendingEntry
 {
 	int			nestlevel;		/* subtransaction that queued it */
 	TimestampTz at;
-	NameData	actor;
-	char	   *action;
+	Oid			actor_oid;
+	Name		actor;			/* shared by consecutive entries of one role */
+	const char *action;			/* points into audit_actions[] */
 	char	   *subject_ref;	/* NULL when none */
 	Oid			relid;			/* InvalidOid when none */
 	char	   *relation_name;	/* NULL when none */
@@ -329,17 +330,27 @@ gdpr_hmac(const unsigned char *data, size_t len, unsigned char *out)
  * ----------------------------------------------------------------
  */
 
-/* the column that holds a subject's key: the tag, else a one-column PK */
+/*
+ * The column that holds a subject's key: the SUBJECT KEY tag, else a
+ * one-column primary key.  *relid becomes the labelled relation (a partition
+ * is referenced as its labelled partitioned parent).
+ */
 static AttrNumber
-subject_key_column(Oid relid)
+subject_key_column(Oid *relidp)
 {
+	Oid			relid = *relidp;
 	const GdprTableTags *tags = gdpr_table_tags(relid);
 	AttrNumber	attnum = InvalidAttrNumber;
 	Relation	rel;
 	Oid			pkoid;
 
 	if (tags != NULL && tags->is_subject && tags->subject_key != InvalidAttrNumber)
+	{
+		/* subject_key is an attnum of the labelled relation */
+		if (OidIsValid(tags->relid))
+			*relidp = tags->relid;
 		return tags->subject_key;
+	}
 
 	rel = relation_open(relid, AccessShareLock);
 	pkoid = RelationGetPrimaryKeyIndex(rel);
@@ -363,8 +374,8 @@ subject_key_column(Oid relid)
 char *
 gdpr_subject_ref(Oid subject_relid, Datum key, Oid keytype)
 {
+	AttrNumber	attnum = subject_key_column(&subject_relid);
 	char	   *relname = gdpr_relation_name(subject_relid);
-	AttrNumber	attnum = subject_key_column(subject_relid);
 	char	   *keytext;
 	StringInfoData buf;
 	uint8		mac[GDPR_HASH_LEN];
@@ -423,7 +434,7 @@ gdpr_subject_ref_sql(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-static void
+static const char *
 check_action(const char *action)
 {
 	int			i;
@@ -431,7 +442,7 @@ check_action(const char *action)
 
 	for (i = 0; audit_actions[i] != NULL; i++)
 		if (strcmp(action, audit_actions[i]) == 0)
-			return;
+			return audit_actions[i];
 
 	initStringInfo(&allowed);
 	for (i = 0; audit_actions[i] != NULL; i++)
@@ -440,6 +451,7 @@ check_action(const char *action)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown audit action \"%s\"", action),
 			 errhint("Allowed actions: %s.", allowed.data)));
+	return NULL;				/* keep the compiler quiet */
 }
 
 static void
@@ -465,13 +477,14 @@ gdpr_audit_append(const char *action, const char *subject_ref,
 {
 	MemoryContext oldcxt;
 	PendingEntry *e;
+	PendingEntry *last = pending_entries ? llast(pending_entries) : NULL;
 	char	   *actor;
 
 	if (action == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("audit action must not be NULL")));
-	check_action(action);
+	action = check_action(action);
 	if (subject_ref != NULL)
 		check_subject_ref(subject_ref);
 	if (IsParallelWorker())
@@ -501,14 +514,24 @@ gdpr_audit_append(const char *action, const char *subject_ref,
 	 * The actor is the role outside any SECURITY DEFINER function (the
 	 * capabilities' SQL functions run as the extension owner).
 	 */
-	actor = GetUserNameFromId(GetOuterUserId(), true);
-	namestrcpy(&e->actor, actor ? actor : "?");
-	e->action = pstrdup(action);
+	if (last != NULL && last->actor_oid == GetOuterUserId())
+		e->actor = last->actor;
+	else
+	{
+		actor = GetUserNameFromId(GetOuterUserId(), true);
+		e->actor = palloc(NAMEDATALEN);
+		namestrcpy(e->actor, actor ? actor : "?");
+	}
+	e->actor_oid = GetOuterUserId();
+	e->action = action;
 	e->subject_ref = subject_ref ? pstrdup(subject_ref) : NULL;
 	if (OidIsValid(relid))
 	{
 		e->relid = relid;
-		e->relation_name = gdpr_relation_name(relid);
+		if (last != NULL && last->relid == relid)
+			e->relation_name = last->relation_name;
+		else
+			e->relation_name = gdpr_relation_name(relid);
 	}
 	if (details != NULL)
 	{
@@ -760,9 +783,12 @@ audit_write_pending(void)
 		Datum	   *values = slot->tts_values;
 		bool	   *nulls = slot->tts_isnull;
 		uint8		hash[GDPR_HASH_LEN];
+		MemoryContext oldcxt;
 
+		/* the datums of one row live until the row is inserted */
+		oldcxt = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
 		id++;
-		audit_hash_entry(ctx, &buf, id, e->at, NameStr(e->actor), e->action,
+		audit_hash_entry(ctx, &buf, id, e->at, NameStr(*e->actor), e->action,
 						 e->subject_ref, e->relation_name,
 						 details[i], details[i] ? strlen(details[i]) : 0,
 						 prev, hash);
@@ -771,7 +797,7 @@ audit_write_pending(void)
 		memset(nulls, true, desc->natts * sizeof(bool));
 		values[Anum_audit_id - 1] = Int64GetDatum(id);
 		values[Anum_audit_at - 1] = TimestampTzGetDatum(e->at);
-		values[Anum_audit_actor - 1] = NameGetDatum(&e->actor);
+		values[Anum_audit_actor - 1] = NameGetDatum(e->actor);
 		values[Anum_audit_action - 1] = CStringGetTextDatum(e->action);
 		values[Anum_audit_prev_hash - 1] = PointerGetDatum(make_bytea(prev, GDPR_HASH_LEN));
 		values[Anum_audit_hash - 1] = PointerGetDatum(make_bytea(hash, GDPR_HASH_LEN));
@@ -804,6 +830,7 @@ audit_write_pending(void)
 		simple_table_tuple_insert(rel, slot);
 		if (rri->ri_NumIndices > 0)
 			(void) ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+		MemoryContextSwitchTo(oldcxt);
 		ResetPerTupleExprContext(estate);
 
 		memcpy(prev, hash, GDPR_HASH_LEN);

@@ -62,6 +62,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
@@ -843,8 +844,14 @@ check_column_label(Relation rel, AttrNumber attnum, const char *label, bool cros
 
 	if (cross_checks)
 	{
-		/* conflicts with drop_purpose's EXCLUSIVE lock; see 10_purposes.sql */
+		/*
+		 * Conflicts with drop_purpose's EXCLUSIVE lock (see 10_purposes.sql).
+		 * Once we have it, a drop that committed meanwhile has invalidated
+		 * the purpose cache; rebuild it from the latest snapshot, not from
+		 * the statement's older one, as foreign key checks do.
+		 */
 		LockRelationOid(gdpr_table_oid("purpose", false), RowShareLock);
+		PushActiveSnapshot(GetLatestSnapshot());
 		foreach(lc, cl->purposes)
 		{
 			const char *name = strVal(lfirst(lc));
@@ -852,6 +859,7 @@ check_column_label(Relation rel, AttrNumber attnum, const char *label, bool cros
 			if (gdpr_lookup_purpose(name) == NULL)
 				gdpr_report_unknown_purpose(name);
 		}
+		PopActiveSnapshot();
 	}
 }
 
@@ -1266,9 +1274,13 @@ gdpr_table_tags(Oid relid)
 								ALLOCSET_SMALL_SIZES);
 	tags = build_tags(relid, source, cxt);
 
-	/* dynahash entries do not move: e is still ours */
+	/*
+	 * Dynahash entries do not move: e is still ours.  Callers may still hold
+	 * the old tags (an invalidation can arrive between two calls): keep them
+	 * until the end of the transaction instead of freeing them now.
+	 */
 	if (e->cxt)
-		MemoryContextDelete(e->cxt);
+		MemoryContextSetParent(e->cxt, TopTransactionContext);
 	if (tags)
 	{
 		MemoryContextSetParent(cxt, tag_cache_cxt);
@@ -1495,6 +1507,32 @@ rewrite_renamed_labels(List *resolved)
 	}
 }
 
+static void
+check_retain_from_type(Oid relid)
+{
+	char	   *label = raw_table_label(relid);
+	GdprTableLabel *tl;
+	AttrNumber	attnum;
+	Oid			typid;
+
+	if (label == NULL)
+		return;
+	tl = gdpr_parse_table_label(label);
+	if (tl->retain_from == NULL)
+		return;
+	attnum = user_attnum(relid, tl->retain_from);
+	if (attnum == InvalidAttrNumber)
+		return;
+	typid = getBaseType(get_atttype(relid, attnum));
+	if (typid != DATEOID && typid != TIMESTAMPOID && typid != TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("RETAIN FROM column \"%s\" of relation \"%s\" cannot become type %s",
+						tl->retain_from, get_rel_name(relid), format_type_be(typid)),
+				 errdetail("Label: %s", label),
+				 errhint("RETAIN FROM needs a column of type date, timestamp or timestamp with time zone; change the table label first.")));
+}
+
 static bool
 is_rename_ddl(Node *node)
 {
@@ -1536,6 +1574,19 @@ gdpr_labels_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	{
 		CommandCounterIncrement();
 		rewrite_renamed_labels(resolved);
+	}
+
+	/* ALTER COLUMN TYPE must not take RETAIN FROM off date/timestamp */
+	if (IsA(pstmt->utilityStmt, AlterTableStmt) && IsTransactionState() &&
+		gdpr_extension_installed())
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) pstmt->utilityStmt;
+		Oid			relid;
+
+		CommandCounterIncrement();
+		relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		if (OidIsValid(relid))
+			check_retain_from_type(relid);
 	}
 }
 

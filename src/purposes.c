@@ -29,6 +29,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "gdpr.h"
 #include "audit.h"
@@ -120,7 +121,14 @@ purpose_cache_build(void)
 	if (OidIsValid(relid))
 	{
 		int			ret;
+		bool		pushed = false;
 
+		/* callers outside a query (a background worker) have no snapshot */
+		if (!ActiveSnapshotSet())
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pushed = true;
+		}
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		ret = SPI_execute("SELECT name, legal_basis, retention, consent_valid_for "
@@ -159,10 +167,22 @@ purpose_cache_build(void)
 			MemoryContextSwitchTo(oldcxt);
 		}
 		SPI_finish();
+		if (pushed)
+			PopActiveSnapshot();
 	}
 
+	/*
+	 * Callers may still hold pointers into the old cache (an invalidation
+	 * can arrive between two lookups): keep it until the end of the
+	 * transaction instead of freeing it now.
+	 */
 	if (purpose_cxt != NULL)
-		MemoryContextDelete(purpose_cxt);
+	{
+		if (IsTransactionState())
+			MemoryContextSetParent(purpose_cxt, TopTransactionContext);
+		else
+			MemoryContextDelete(purpose_cxt);
+	}
 	purpose_cxt = newcxt;
 	purpose_hash = newhash;
 	purpose_names = names;

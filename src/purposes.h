@@ -37,7 +37,10 @@ typedef struct GdprPurpose
 	Interval	consent_valid_for;	/* valid when has_consent_valid_for */
 } GdprPurpose;
 
-/* NULL when no such purpose (or extension not installed); never palloc'd */
+/*
+ * NULL when no such purpose (or extension not installed); never palloc'd.
+ * The result stays valid until the end of the current transaction.
+ */
 extern const GdprPurpose *gdpr_lookup_purpose(const char *name);
 
 /* like gdpr_lookup_purpose, but raises undefined_object naming the purposes */

@@ -77,8 +77,10 @@ typedef struct GdprTableTags
 /*
  * Tags of a relation.  Partitions inherit the labels of their top-most
  * labelled ancestor.  Returns NULL when the relation has no gdpr label at
- * all.  The result lives in the cache: valid until the next invalidation
- * is processed, so copy what must survive a command boundary.
+ * all.  The result lives in the cache: it stays valid (unchanged) until
+ * the end of the current transaction even when an invalidation arrives
+ * meanwhile (a later call then returns a fresh copy); copy what must
+ * survive the transaction.
  */
 extern const GdprTableTags *gdpr_table_tags(Oid relid);
 

@@ -20,6 +20,8 @@ CREATE FUNCTION gdpr.compliance_report()
     RETURNS TABLE(check_name text, status text, detail text)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    SET DateStyle = 'ISO, YMD'
+    SET IntervalStyle = postgres
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -98,10 +100,12 @@ BEGIN
     LOOP
         CONTINUE WHEN cardinality(rec.readable) = 0;
         status := CASE WHEN rec.consent_data THEN 'fail' ELSE 'warn' END;
-        detail := format('role %s can read the tagged columns %s of %s directly, bypassing the consent-checked purpose views. Fix: REVOKE SELECT ON %s FROM %s; and grant the purpose instead: SELECT gdpr.grant_purpose(%L, ''<purpose>'');',
+        detail := format('role %s can read the tagged columns %s of %s directly, bypassing the consent-checked purpose views. Fix: REVOKE SELECT ON %s FROM %s;%s',
                          rec.rolname, array_to_string(rec.readable, ', '), rec.relation,
                          rec.relation, CASE WHEN rec.rolname = 'PUBLIC' THEN 'PUBLIC' ELSE quote_ident(rec.rolname) END,
-                         rec.rolname);
+                         CASE WHEN rec.rolname = 'PUBLIC' THEN ''
+                              ELSE format(' and grant the purpose instead: SELECT gdpr.grant_purpose(%L, ''<purpose>'');',
+                                          rec.rolname) END);
         RETURN NEXT;
         found_ := true;
     END LOOP;
@@ -259,7 +263,7 @@ BEGIN
     found_ := false;
     FOR rec IN SELECT * FROM gdpr.breaches b WHERE b.overdue ORDER BY b.discovered_at LOOP
         status := 'fail';
-        detail := format('breach %s (%s, discovered %s, about %s subjects) was not notified within 72 hours (by %s). Fix: notify the Autoriteit Persoonsgegevens now, with the reasons for the delay (Art. 33(1)), then SELECT gdpr.notify_breach(%s);',
+        detail := format('breach %s (%s, discovered %s, estimated affected subjects: %s) was not notified within 72 hours (by %s). Fix: notify the Autoriteit Persoonsgegevens now, with the reasons for the delay (Art. 33(1)), then SELECT gdpr.notify_breach(%s);',
                          rec.id, rec.description, rec.discovered_at, coalesce(rec.affected_subjects, 0),
                          rec.notify_by, rec.id);
         RETURN NEXT;
