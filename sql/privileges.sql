@@ -266,6 +266,8 @@ RESET search_path;
 -- clean up
 SELECT gdpr.revoke_purpose('gdpr_priv_app', 'priv_news');
 SELECT gdpr.drop_purpose_view(view) FROM gdpr.purpose_views WHERE relation = 'priv_shop.klant'::regclass;
+DELETE FROM gdpr.request WHERE subject = 'priv_shop.klant'::regclass;
+DELETE FROM gdpr.breach WHERE description = 'priv evil breach';
 DROP SCHEMA priv_shop CASCADE;
 DROP SCHEMA priv_evil CASCADE;
 DISCARD TEMP;
