@@ -13,6 +13,9 @@ CREATE TABLE consent_t.lid (code varchar(8) PRIMARY KEY, email text);
 INSERT INTO consent_t.lid VALUES ('AB-1', 'ab@example.nl'), ('CD-2', 'cd@example.nl');
 -- not a subject table
 CREATE TABLE consent_t.los (id int PRIMARY KEY);
+-- bigint keys far apart (looked up by hash, not by the dense-key bitmap)
+CREATE TABLE consent_t.account (nr bigint PRIMARY KEY);
+INSERT INTO consent_t.account VALUES (1), (5000000000), (-7), (42);
 
 SELECT gdpr.define_purpose('ct_news', 'consent', '2 years', 'newsletter', '1 year');
 SELECT gdpr.define_purpose('ct_forever', 'consent');
@@ -20,6 +23,7 @@ SELECT gdpr.define_purpose('ct_delivery', 'contract');
 SECURITY LABEL FOR gdpr ON TABLE consent_t.klant IS 'SUBJECT KEY (id)';
 SECURITY LABEL FOR gdpr ON COLUMN consent_t.klant.email IS 'PURPOSE ct_news CATEGORY contact.email';
 SECURITY LABEL FOR gdpr ON TABLE consent_t.lid IS 'SUBJECT KEY (code)';
+SECURITY LABEL FOR gdpr ON TABLE consent_t.account IS 'SUBJECT KEY (nr)';
 
 -- ---------------------------------------------------------------- refusals
 -- Planet49: pre-ticked boxes, implied consent and opt-out are no consent
@@ -78,6 +82,10 @@ SELECT code, gdpr.has_consent('consent_t.lid', code, 'ct_news') AS news,
        gdpr.may_process('consent_t.lid', code, 'ct_news') AS may
   FROM consent_t.lid ORDER BY code;
 SELECT gdpr.has_consent('consent_t.lid', NULL::text, 'ct_news') AS null_key;
+SELECT count(gdpr.grant_consent('consent_t.account', nr, 'ct_forever', 'checkbox'))
+  FROM consent_t.account WHERE nr <> 42;
+SELECT nr, gdpr.has_consent('consent_t.account', nr, 'ct_forever') AS forever
+  FROM (VALUES (1::bigint), (5000000000), (-7), (42), (2), (5000000001)) v(nr) ORDER BY nr;
 SELECT gdpr.has_consent(NULL, 1, 'ct_news');
 SELECT gdpr.may_process('consent_t.klant', 1, NULL);
 SELECT gdpr.may_process('consent_t.klant', 1, 'ct_nope');
@@ -90,6 +98,12 @@ SELECT count(*) FILTER (WHERE gdpr.may_process('consent_t.klant', id, 'ct_news')
 
 -- ---------------------------------------------------------------- withdraw
 SELECT gdpr.withdraw_consent('consent_t.klant', 1, 'ct_news', 'account page') AS withdrawn;
+-- the cache is built once after an invalidation, not per row or per call
+SELECT gdpr._consent_cache_builds() AS builds_before \gset
+SELECT count(*) FILTER (WHERE gdpr.may_process('consent_t.klant', id, 'ct_news')) AS may,
+       count(*) AS calls
+  FROM consent_t.klant, generate_series(1, 100);
+SELECT gdpr._consent_cache_builds() - :builds_before AS builds;
 SELECT gdpr.withdraw_consent('consent_t.klant', 1, 'ct_news') AS again;
 SELECT gdpr.withdraw_consent('consent_t.klant', 5, 'ct_news') AS never_granted;
 SELECT gdpr.has_consent('consent_t.klant', 1, 'ct_news') AS after_withdraw;
@@ -191,7 +205,8 @@ SELECT count(*) FILTER (WHERE action = 'consent.grant') AS grants,
 SELECT count(*) = (SELECT count(*) FROM gdpr.consent_event WHERE subject::text LIKE 'consent_t.%')
        AS one_audit_entry_per_event
   FROM gdpr.audit_log
- WHERE action LIKE 'consent.%' AND relation IN ('consent_t.klant'::regclass, 'consent_t.lid'::regclass);
+ WHERE action LIKE 'consent.%'
+   AND relation IN ('consent_t.klant'::regclass, 'consent_t.lid'::regclass, 'consent_t.account'::regclass);
 
 -- ---------------------------------------------------------------- privileges
 SELECT has_table_privilege('public', 'gdpr.consent_event', 'SELECT') AS public_events,

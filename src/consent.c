@@ -154,8 +154,14 @@ typedef struct ConsentSet
 	bool		byval;			/* integer keys, hashed by value */
 	LocalTransactionId transient_lxid;	/* valid only in this xact, or 0 */
 	MemoryContext cxt;			/* holds the hash table and string keys */
-	consint_hash *ints;
-	consstr_hash *strs;
+	consint_hash *ints;			/* active integer keys */
+	consstr_hash *strs;			/* active keys by text form */
+	uint8	   *bitmap;			/* active integer keys minkey..maxkey, or NULL */
+	int64		minkey;
+	int64		maxkey;
+	TimestampTz min_expires;	/* earliest expiry of an active key */
+	bool		has_valid_for;	/* the purpose's consent_valid_for */
+	Interval	valid_for;
 	int64		nactive;
 } ConsentSet;
 
@@ -169,18 +175,26 @@ static Oid	purpose_table_relid = InvalidOid;
 static TimestampTz last_stmt_start = 0;
 static LocalTransactionId last_stmt_lxid = InvalidLocalTransactionId;
 
+/* number of set builds in this backend (gdpr._consent_cache_builds()) */
+static int64 consent_builds = 0;
+
 /* set while gdpr_consent_erase_subject() deletes history */
 static bool consent_delete_allowed = false;
 
 /* parse the text form of an integer key; false when it is none */
 static bool
-parse_int_key(const char *s, int64 *result)
+parse_int_key(const char *s, int len, int64 *result)
 {
+	char		buf[24];
 	char	   *end;
 
+	if (len <= 0 || len >= (int) sizeof(buf))
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
 	errno = 0;
-	*result = strtoi64(s, &end, 10);
-	return errno == 0 && end != s && *end == '\0';
+	*result = strtoi64(buf, &end, 10);
+	return errno == 0 && *end == '\0';
 }
 
 static void
@@ -372,7 +386,9 @@ consent_set_lookup(Oid subject, const char *purpose, bool byval)
 										 ALLOCSET_DEFAULT_SIZES);
 		set->ints = NULL;
 		set->strs = NULL;
+		set->bitmap = NULL;
 		set->nactive = 0;
+		set->min_expires = DT_NOEND;
 	}
 	return set;
 }
@@ -391,22 +407,43 @@ consent_set_build(ConsentSet *set, bool byval)
 	uint64		gen0;
 	const GdprPurpose *p;
 	MemoryContext oldcxt;
+	MemoryContext buildcxt;
+	consint_hash *bints = NULL;
+	consstr_hash *bstrs = NULL;
+	size_t		plen = strlen(set->key.purpose);
+	TimestampTz min_at = DT_NOEND;
 	Oid			relid = consent_table();
 
+	consent_builds++;
 	/* locks first: that may process invalidations, before gen0 is read */
 	rel = table_open(relid, AccessShareLock);
 	p = purpose_lookup(set->key.purpose, true);
 	gen0 = consent_gen;
 
 	MemoryContextReset(set->cxt);
+	set->has_valid_for = (p != NULL && p->has_consent_valid_for);
+	if (set->has_valid_for)
+		set->valid_for = p->consent_valid_for;
 	set->byval = byval;
 	set->ints = NULL;
 	set->strs = NULL;
+	set->bitmap = NULL;
 	set->nactive = 0;
-	if (byval)
-		set->ints = consint_create(set->cxt, 1024, NULL);
-	else
-		set->strs = consstr_create(set->cxt, 1024, NULL);
+	set->min_expires = DT_NOEND;
+
+	/* the latest event per key, in a scratch context */
+	buildcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr consent build",
+									 ALLOCSET_DEFAULT_SIZES);
+	{
+		/* size for the whole table (bounded): growing costs more */
+		double		hint = rel->rd_rel->reltuples;
+		uint32		n = (uint32) Min(Max(hint, 1024.0), (double) (1 << 22));
+
+		if (byval)
+			bints = consint_create(buildcxt, n, NULL);
+		else
+			bstrs = consstr_create(buildcxt, n, NULL);
+	}
 
 	if (IsInParallelMode())
 	{
@@ -423,6 +460,7 @@ consent_set_build(ConsentSet *set, bool byval)
 
 	scan = table_beginscan(rel, snap, 0, NULL);
 	slot = table_slot_create(rel, NULL);
+	oldcxt = MemoryContextSwitchTo(buildcxt);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
@@ -439,8 +477,8 @@ consent_set_build(ConsentSet *set, bool byval)
 		if (isnull)
 			continue;
 		t = DatumGetTextPP(d);
-		if (VARSIZE_ANY_EXHDR(t) != strlen(set->key.purpose) ||
-			memcmp(VARDATA_ANY(t), set->key.purpose, VARSIZE_ANY_EXHDR(t)) != 0)
+		if (VARSIZE_ANY_EXHDR(t) != plen ||
+			memcmp(VARDATA_ANY(t), set->key.purpose, plen) != 0)
 			continue;
 		id = DatumGetInt64(slot_getattr(slot, Anum_ce_id, &isnull));
 		at = DatumGetTimestampTz(slot_getattr(slot, Anum_ce_at, &isnull));
@@ -448,23 +486,16 @@ consent_set_build(ConsentSet *set, bool byval)
 		is_grant = (VARSIZE_ANY_EXHDR(t) > 0 && *VARDATA_ANY(t) == 'g');
 		t = DatumGetTextPP(slot_getattr(slot, Anum_ce_subject_key, &isnull));
 
-		oldcxt = MemoryContextSwitchTo(set->cxt);
 		if (byval)
 		{
-			char	   *s = text_to_cstring(t);
 			int64		k;
 			ConsentIntEntry *e;
 			bool		found;
 
 			/* a key of another type than the column is never looked up */
-			if (!parse_int_key(s, &k))
-			{
-				pfree(s);
-				MemoryContextSwitchTo(oldcxt);
+			if (!parse_int_key(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &k))
 				continue;
-			}
-			pfree(s);
-			e = consint_insert(set->ints, k, &found);
+			e = consint_insert(bints, k, &found);
 			if (!found || id > e->event_id)
 			{
 				e->event_id = id;
@@ -474,13 +505,13 @@ consent_set_build(ConsentSet *set, bool byval)
 		}
 		else
 		{
-			char	   *s = text_to_cstring(t);
+			char	   *str = text_to_cstring(t);
 			ConsentStrEntry *e;
 			bool		found;
 
-			e = consstr_insert(set->strs, s, &found);
+			e = consstr_insert(bstrs, str, &found);
 			if (found)
-				pfree(s);
+				pfree(str);
 			if (!found || id > e->event_id)
 			{
 				e->event_id = id;
@@ -488,43 +519,97 @@ consent_set_build(ConsentSet *set, bool byval)
 				e->expires = is_grant ? DT_NOEND : DT_NOBEGIN;
 			}
 		}
-		MemoryContextSwitchTo(oldcxt);
 	}
+	MemoryContextSwitchTo(oldcxt);
 	ExecDropSingleTupleTableSlot(slot);
 	table_endscan(scan);
 	if (registered)
 		UnregisterSnapshot(snap);
 	table_close(rel, AccessShareLock);
 
-	/* expiry from the purpose's consent_valid_for */
+	/*
+	 * The lookup structures: only the active keys, with their expiry (from
+	 * the purpose's consent_valid_for), in a hash table kept at most half
+	 * full; for integer keys in a dense enough range also a bitmap, which
+	 * answers most lookups from a few cache lines.
+	 */
 	if (byval)
 	{
 		consint_iterator it;
 		ConsentIntEntry *e;
+		int64		minkey = PG_INT64_MAX;
+		int64		maxkey = PG_INT64_MIN;
 
-		consint_start_iterate(set->ints, &it);
-		while ((e = consint_iterate(set->ints, &it)) != NULL)
+		consint_start_iterate(bints, &it);
+		while ((e = consint_iterate(bints, &it)) != NULL)
 		{
 			if (e->expires == DT_NOBEGIN)
 				continue;
-			e->expires = consent_expiry(p, e->at);
 			set->nactive++;
+			minkey = Min(minkey, e->key);
+			maxkey = Max(maxkey, e->key);
 		}
+		set->ints = consint_create(set->cxt, Max(set->nactive * 2, 64), NULL);
+		if (set->nactive > 0 && maxkey - minkey < (int64) 1 << 31 &&
+			(uint64) (maxkey - minkey) < Max((uint64) set->nactive * 64, (uint64) 1 << 20))
+		{
+			set->minkey = minkey;
+			set->maxkey = maxkey;
+			set->bitmap = MemoryContextAllocZero(set->cxt,
+												 (maxkey - minkey) / 8 + 1);
+		}
+		consint_start_iterate(bints, &it);
+		while ((e = consint_iterate(bints, &it)) != NULL)
+		{
+			ConsentIntEntry *n;
+			bool		found;
+
+			if (e->expires == DT_NOBEGIN)
+				continue;
+			n = consint_insert(set->ints, e->key, &found);
+			n->event_id = e->event_id;
+			n->at = e->at;
+			/* computed on first lookup: most lookups need no expiry */
+			n->expires = (p == NULL || !p->has_consent_valid_for) ? DT_NOEND : 0;
+			min_at = Min(min_at, e->at);
+			if (set->bitmap)
+			{
+				uint64		off = (uint64) (e->key - set->minkey);
+
+				set->bitmap[off >> 3] |= (uint8) (1 << (off & 7));
+			}
+		}
+		/* expiry grows with the grant time: the earliest grant lapses first */
+		if (set->nactive > 0)
+			set->min_expires = consent_expiry(p, min_at);
 	}
 	else
 	{
 		consstr_iterator it;
 		ConsentStrEntry *e;
 
-		consstr_start_iterate(set->strs, &it);
-		while ((e = consstr_iterate(set->strs, &it)) != NULL)
+		consstr_start_iterate(bstrs, &it);
+		while ((e = consstr_iterate(bstrs, &it)) != NULL)
+			if (e->expires != DT_NOBEGIN)
+				set->nactive++;
+		set->strs = consstr_create(set->cxt, Max(set->nactive * 2, 64), NULL);
+		consstr_start_iterate(bstrs, &it);
+		while ((e = consstr_iterate(bstrs, &it)) != NULL)
 		{
+			ConsentStrEntry *n;
+			bool		found;
+
 			if (e->expires == DT_NOBEGIN)
 				continue;
-			e->expires = consent_expiry(p, e->at);
-			set->nactive++;
+			n = consstr_insert(set->strs, MemoryContextStrdup(set->cxt, e->key),
+							   &found);
+			n->event_id = e->event_id;
+			n->at = e->at;
+			n->expires = consent_expiry(p, e->at);
+			set->min_expires = Min(set->min_expires, n->expires);
 		}
 	}
+	MemoryContextDelete(buildcxt);
 
 	/* an invalidation processed while we read wins: rebuild next time */
 	set->valid = (gen0 == consent_gen);
@@ -663,9 +748,28 @@ consent_lookup(ConsentFnCache *fc, Datum key)
 
 			k = int_datum(c, fc->si.keytype);
 		}
+		if (set->bitmap != NULL)
+		{
+			uint64		off;
+
+			if (k < set->minkey || k > set->maxkey)
+				return false;
+			off = (uint64) (k - set->minkey);
+			if ((set->bitmap[off >> 3] & (1 << (off & 7))) == 0)
+				return false;
+			/* nothing has lapsed yet: no need to look up the expiry */
+			if (set->min_expires > GetCurrentTransactionStartTimestamp())
+				return true;
+		}
 		e = consint_lookup(set->ints, k);
 		if (e == NULL)
 			return false;
+		if (e->expires == 0)
+			e->expires = set->has_valid_for ?
+				DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+														TimestampTzGetDatum(e->at),
+														PointerGetDatum(&set->valid_for))) :
+				DT_NOEND;
 		expires = e->expires;
 	}
 	else
@@ -764,6 +868,14 @@ bool
 gdpr_may_process(Oid subject_relid, Datum key, Oid keytype, const char *purpose)
 {
 	return consent_check_c(subject_relid, key, keytype, purpose, true);
+}
+
+/* gdpr._consent_cache_builds(): how often this backend built a set */
+PG_FUNCTION_INFO_V1(gdpr_consent_cache_builds);
+Datum
+gdpr_consent_cache_builds(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(consent_builds);
 }
 
 /* gdpr._consent_expires(purpose, at) */

@@ -54,6 +54,11 @@ CREATE FUNCTION gdpr._consent_expires(purpose text, at timestamptz)
     LANGUAGE c STABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'gdpr_consent_expires';
 
+-- how many consent sets this backend has built (tests: one build per
+-- invalidation, not one per row)
+CREATE FUNCTION gdpr._consent_cache_builds() RETURNS bigint
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_consent_cache_builds';
+
 CREATE FUNCTION gdpr.grant_consent(subject regclass, subject_key anyelement,
                                    purpose text, method text,
                                    source text DEFAULT NULL,
