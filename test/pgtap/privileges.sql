@@ -28,6 +28,7 @@ INSERT INTO allowed VALUES
   ('function gdpr.has_consent(regclass,anyelement,text)', 'EXECUTE', 'API: callable by whoever reads a purpose view (a consent yes/no per key)'),
   ('function gdpr.may_process(regclass,anyelement,text)', 'EXECUTE', 'API: callable by whoever reads a purpose view'),
   ('function gdpr._consent_expires(text,timestamp with time zone)', 'EXECUTE', 'expiry of a grant from purpose metadata'),
+  ('function gdpr._consent_cache_builds()', 'EXECUTE', 'a per-backend counter of consent cache builds (tests); no data'),
   -- label parsing and label metadata
   ('function gdpr.categories()', 'EXECUTE', 'the fixed category taxonomy'),
   ('function gdpr._parse_label(regclass,integer,text)', 'EXECUTE', 'parses a label text; no data'),
