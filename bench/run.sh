@@ -8,8 +8,8 @@
 #
 # Environment: PGHOST PGPORT PGUSER (the cluster), SYS_BIN, ROOT, WORK.
 #   BENCH_CUSTOMERS  customers in the generated CRM (default 20000)
-#   BENCH_SECONDS    seconds per measured round (default 2)
-#   BENCH_ROUNDS     rounds per workload, alternating (default 9)
+#   BENCH_SECONDS    seconds per measured round (default 4)
+#   BENCH_ROUNDS     rounds per workload, alternating (default 5)
 #   BENCH_ONLY       run only scripts whose name contains this
 set -euo pipefail
 
@@ -19,8 +19,8 @@ WORK=${WORK:-$ROOT/.tmp}
 export ROOT SYS_BIN WORK
 export BENCH_DB=${BENCH_DB:-gdpr_bench}
 export BENCH_CUSTOMERS=${BENCH_CUSTOMERS:-20000}
-export BENCH_SECONDS=${BENCH_SECONDS:-2}
-export BENCH_ROUNDS=${BENCH_ROUNDS:-9}
+export BENCH_SECONDS=${BENCH_SECONDS:-4}
+export BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 PSQL=("$SYS_BIN/psql" -X -q -v ON_ERROR_STOP=1)
 
 echo "==> bench database $BENCH_DB with $BENCH_CUSTOMERS customers"

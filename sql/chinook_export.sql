@@ -49,6 +49,12 @@ SELECT jsonb_array_length(e->'data'->'public.invoice') AS export_invoices,
 SELECT e->'purposes' AS purposes, e->'categories' AS categories, e->'retention' AS retention,
        e->'columns'->'public.invoice' AS invoice_columns
   FROM ex WHERE customer_id = 17;
+-- a breach of the invoice lines reaches the customers who bought something
+SELECT gdpr.estimate_affected_subjects('{invoice_line}') AS estimate,
+       (SELECT count(DISTINCT i.customer_id) FROM invoice_line l JOIN invoice i USING (invoice_id)) AS plain_sql;
+SELECT gdpr.estimate_affected_subjects('{customer}', '{contact.phone}') AS with_phone,
+       (SELECT count(*) FROM customer WHERE phone IS NOT NULL) AS plain_sql;
+SELECT purpose, subject_categories, data_categories, relations FROM gdpr.processing_register ORDER BY purpose;
 -- every export was audited
 SELECT count(*) AS export_entries FROM gdpr.audit_log WHERE action = 'export';
 

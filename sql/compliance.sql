@@ -54,6 +54,13 @@ SELECT check_name, status, CASE WHEN check_name IN ('untagged_personal_columns',
 -- a processor outside the EEA with its safeguard stays listed, as ok
 SELECT status, detail FROM gdpr.compliance_report() WHERE check_name = 'third_country_transfers';
 
+-- transport encryption, every branch (the test cluster listens on Unix sockets only;
+-- its pg_hba.conf is initdb's: host lines for 127.0.0.1 and ::1)
+SELECT * FROM gdpr._transport_findings('', 'off');
+SELECT * FROM gdpr._transport_findings('*', 'off');
+SELECT status, detail ~ '^pg_hba.conf line [0-9]+ \(host (all|replication) all (127.0.0.1|::1) trust\) allows connections without TLS' AS loopback_line
+  FROM gdpr._transport_findings('*', 'on');
+
 -- not for PUBLIC
 SELECT has_function_privilege('public', 'gdpr.compliance_report()', 'EXECUTE') AS public_execute;
 

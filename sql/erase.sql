@@ -9,6 +9,7 @@ CREATE SCHEMA "Er;ase ""Shop""";
 SET search_path = "Er;ase ""Shop""", public;
 SELECT gdpr.define_purpose('er_delivery', 'contract');
 SELECT gdpr.define_purpose('er_tax', 'legal_obligation', '7 years');
+SELECT gdpr.define_purpose('er_news', 'consent', '2 years');
 
 CREATE TABLE "Adres Book" ("Adres;Id" int PRIMARY KEY, "Street's" text, city text);
 CREATE TABLE "Klant Tabel" (
@@ -61,6 +62,13 @@ SELECT * FROM gdpr.erase('no_such_table', 1);
 -- a key nobody has: nothing to do
 SELECT * FROM gdpr.erase('"Klant Tabel"', 999);
 
+-- Jan's consent history: granted, withdrawn, granted again; Piet's stays
+SELECT gdpr.grant_consent('"Klant Tabel"', 1, 'er_news', 'checkbox') > 0 AS granted;
+SELECT gdpr.withdraw_consent('"Klant Tabel"', 1, 'er_news');
+SELECT gdpr.grant_consent('"Klant Tabel"', 1, 'er_news', 'double_opt_in') > 0 AS granted;
+SELECT gdpr.grant_consent('"Klant Tabel"', 2, 'er_news', 'checkbox') > 0 AS granted;
+SELECT subject_key, count(*) FROM gdpr.consent_events WHERE purpose = 'er_news' GROUP BY 1 ORDER BY 1;
+
 -- an open erasure request of Jan, completed by the erase
 SELECT gdpr.request('"Klant Tabel"', 1, 'erasure') AS request_id \gset
 SELECT count(*) AS erase_entries FROM gdpr.audit_log WHERE action = 'erase' \gset before_
@@ -97,6 +105,9 @@ SELECT s->>'relation' AS relation, s->>'action' AS action, (s->>'rows')::int AS 
   FROM gdpr.audit_log a, jsonb_array_elements(a.details->'steps') s
  WHERE a.id = (SELECT max(id) FROM gdpr.audit_log WHERE action = 'erase')
  ORDER BY 1, 2;
+-- the consent history of Jan is gone, Piet's is not
+SELECT subject_key, count(*) FROM gdpr.consent_events WHERE purpose = 'er_news' GROUP BY 1 ORDER BY 1;
+SELECT gdpr.has_consent('"Klant Tabel"', 1, 'er_news') AS jan, gdpr.has_consent('"Klant Tabel"', 2, 'er_news') AS piet;
 -- the erasure request is completed
 SELECT kind, completed_at IS NOT NULL AS completed FROM gdpr.requests WHERE id = :request_id;
 
@@ -125,5 +136,6 @@ SELECT has_function_privilege('public', 'gdpr.erase(regclass, anyelement, text, 
 RESET search_path;
 DROP SCHEMA "Er;ase ""Shop""" CASCADE;
 DELETE FROM gdpr.request WHERE id = :request_id;
+SELECT gdpr.drop_purpose('er_news');
 SELECT gdpr.drop_purpose('er_delivery');
 SELECT gdpr.drop_purpose('er_tax');

@@ -257,6 +257,16 @@ SELECT t.source, t.column_name, a.attnum, t.purposes
   JOIN pg_attribute a ON a.attrelid = 'bestelling_2024'::regclass AND a.attname = t.column_name;
 SELECT * FROM gdpr._table_label('bestelling_2023');
 SELECT * FROM gdpr._table_label('bestelling_2024');
+-- a table with labels of its own cannot become a partition
+CREATE TABLE bestelling_2025 (bestelling_id int, klant_id int, email text, besteld_op date NOT NULL);
+SECURITY LABEL FOR gdpr ON COLUMN bestelling_2025.email IS 'PURPOSE lt_facturen';
+ALTER TABLE bestelling ATTACH PARTITION bestelling_2025
+    FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+\echo :LAST_ERROR_SQLSTATE
+SECURITY LABEL FOR gdpr ON COLUMN bestelling_2025.email IS NULL;
+ALTER TABLE bestelling ATTACH PARTITION bestelling_2025
+    FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+SELECT column_name, purposes FROM gdpr._table_tags('bestelling_2025');
 -- a partition cannot be labelled by itself
 SECURITY LABEL FOR gdpr ON COLUMN bestelling_2023.email IS 'PURPOSE lt_levering';
 \echo :LAST_ERROR_SQLSTATE

@@ -129,6 +129,7 @@ typedef struct PendingEntry
 
 static List *pending_entries = NIL;		/* in TopTransactionContext */
 static bool audit_written = false;	/* this commit already wrote the log */
+static Oid	chain_locked = InvalidOid;	/* audit_log whose chain lock we hold */
 
 /* per-backend cache of the secret */
 static bool secret_valid = false;
@@ -573,6 +574,18 @@ audit_xact_callback(XactEvent event, void *arg)
 						 errhint("Run GDPR operations in an ordinary transaction.")));
 			break;
 		case XACT_EVENT_COMMIT:
+
+			/*
+			 * The commit is visible now (this runs after
+			 * ProcArrayEndTransaction): let the next appender in without
+			 * waiting for the rest of the resource cleanup.
+			 */
+			if (OidIsValid(chain_locked))
+				UnlockDatabaseObject(RelationRelationId, chain_locked, 0, ExclusiveLock);
+			chain_locked = InvalidOid;
+			pending_entries = NIL;
+			audit_written = false;
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
@@ -580,6 +593,7 @@ audit_xact_callback(XactEvent event, void *arg)
 			/* the list lived in TopTransactionContext */
 			pending_entries = NIL;
 			audit_written = false;
+			chain_locked = InvalidOid;	/* released with all locks */
 			break;
 		default:
 			break;
@@ -772,6 +786,7 @@ audit_write_pending(void)
 	 * at the end of the commit, after the commit has become visible.
 	 */
 	LockDatabaseObject(RelationRelationId, relid, 0, ExclusiveLock);
+	chain_locked = relid;
 
 	memset(prev, 0, GDPR_HASH_LEN);
 	(void) audit_read_head(rel, idx, SnapshotSelf, &id, prev);

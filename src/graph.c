@@ -1161,6 +1161,7 @@ gdpr_subject_graph(Oid subject)
 			return g;
 	}
 	load_all_fks();
+	elog(DEBUG1, "gdpr: building the subject graph of %s", gdpr_relation_name(subject));
 	gen = graph_generation;
 	buildcxt = graph_cxt;
 	oldcxt = MemoryContextSwitchTo(buildcxt);
@@ -1204,7 +1205,8 @@ gdpr_graph_plan(GdprGraph *g, const char *sql, int nargs, Oid *argtypes)
 		if (cp->nargs == nargs && strcmp(cp->sql, sql) == 0)
 			return cp->plan;
 	}
-	plan = SPI_prepare(sql, nargs, argtypes);
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	elog(DEBUG1, "gdpr: preparing %s", sql);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
 			 SPI_result_code_string(SPI_result));

@@ -75,6 +75,13 @@ typedef struct GdprGraph
 	int			maxedges;
 	GdprGraphEdge *edges;
 	List	   *plans;			/* GdprCachedPlan * */
+	Oid			extowner;		/* owner of the extension, once looked up */
+	int			has_requests;	/* gdpr._complete_erasure_requests: 0 unknown */
+	int			fused_state;	/* 0 unknown, 1 one statement erases, -1 no */
+	char	   *fused_sql;
+	int			fused_ncols;
+	int		   *fused_node;
+	char	   *fused_what;		/* 'd' deleted, 'l' links cleared */
 } GdprGraph;
 
 /* the cached graph of a subject table; valid until the next call */

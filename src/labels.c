@@ -87,6 +87,8 @@ const char *const gdpr_categories[] = {
 	NULL
 };
 
+static bool has_gdpr_labels(Oid relid);
+
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static object_access_hook_type prev_object_access_hook = NULL;
 
@@ -1583,10 +1585,35 @@ gdpr_labels_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		AlterTableStmt *stmt = (AlterTableStmt *) pstmt->utilityStmt;
 		Oid			relid;
 
+		ListCell   *lc;
+
 		CommandCounterIncrement();
 		relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 		if (OidIsValid(relid))
 			check_retain_from_type(relid);
+
+		/*
+		 * An attached partition follows its parent's labels; labels of its
+		 * own would be silently ignored (and hidden from the views).
+		 */
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+			Oid			part;
+
+			if (cmd->subtype != AT_AttachPartition || !OidIsValid(relid) ||
+				get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+				continue;
+			part = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+			if (OidIsValid(part) && has_gdpr_labels(part))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("cannot attach \"%s\" as a partition: it has gdpr labels of its own",
+								get_rel_name(part)),
+						 errdetail("A partition follows the gdpr labels of its partitioned table."),
+						 errhint("Remove its labels first (SECURITY LABEL FOR gdpr ON ... IS NULL) and label %s instead.",
+								 gdpr_relation_name(relid))));
+		}
 	}
 }
 

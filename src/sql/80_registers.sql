@@ -364,6 +364,11 @@ REVOKE ALL ON TABLE gdpr.processing_register FROM PUBLIC;
 COMMENT ON VIEW gdpr.processing_register IS
     'Record of processing activities (Art. 30(1)), derived from purposes, tags, subject tables and processors';
 
+-- A value for a Markdown table cell: pipes escaped, line breaks flattened.
+CREATE FUNCTION gdpr._md_cell(v text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN regexp_replace(replace(coalesce(v, ''), '|', '\|'), '\s*\n\s*', ' ', 'g');
+
 -- The register as a Markdown document an auditor can read.
 CREATE FUNCTION gdpr.processing_register_document(controller text DEFAULT NULL,
                                                   contact text DEFAULT NULL)
@@ -371,6 +376,7 @@ CREATE FUNCTION gdpr.processing_register_document(controller text DEFAULT NULL,
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
     SET IntervalStyle = postgres
+    SET DateStyle = 'ISO, YMD'
 AS $$
 DECLARE
     r   record;
@@ -386,11 +392,11 @@ BEGIN
             || E'| Record | Entry |\n|---|---|\n'
             || format(E'| Lawful basis (Art. 6) | %s |\n', replace(r.legal_basis, '_', ' '))
             || format(E'| Categories of data subjects | %s |\n',
-                      coalesce(nullif(array_to_string(r.subject_categories, ', '), ''), '(none tagged)'))
+                      gdpr._md_cell(coalesce(nullif(array_to_string(r.subject_categories, ', '), ''), '(none tagged)')))
             || format(E'| Categories of personal data | %s |\n',
                       coalesce(nullif(array_to_string(r.data_categories, ', '), ''), '(none tagged)'))
             || format(E'| Recipients (processors) | %s |\n',
-                      coalesce(nullif(array_to_string(r.recipients, ', '), ''), 'none'))
+                      gdpr._md_cell(coalesce(nullif(array_to_string(r.recipients, ', '), ''), 'none')))
             || format(E'| Transfers to third countries | %s |\n',
                       coalesce(nullif(array_to_string(r.third_countries, ', '), ''), 'none'))
             || format(E'| Retention | %s |\n', r.retention)
@@ -402,9 +408,9 @@ BEGIN
     END LOOP;
     doc := doc || E'\n## Processors (Art. 28)\n\n| Processor | Country | Agreement signed | Expires | Valid | Purposes |\n|---|---|---|---|---|---|\n';
     FOR r IN SELECT * FROM gdpr.processors ORDER BY name LOOP
-        doc := doc || format(E'| %s | %s%s | %s | %s | %s | %s |\n', r.name, r.country,
+        doc := doc || format(E'| %s | %s%s | %s | %s | %s | %s |\n', gdpr._md_cell(r.name), r.country,
                              CASE WHEN r.third_country THEN ' (third country' ||
-                                  coalesce(', ' || r.transfer_safeguard, '') || ')' ELSE '' END,
+                                  coalesce(', ' || gdpr._md_cell(r.transfer_safeguard), '') || ')' ELSE '' END,
                              r.agreement_signed, coalesce(r.agreement_expires::text, '-'),
                              CASE WHEN r.agreement_valid THEN 'yes' ELSE '**no**' END,
                              array_to_string(r.purposes, ', '));

@@ -16,6 +16,54 @@ CREATE FUNCTION gdpr._personal_name_pattern() RETURNS text
            'iban|bank_?account|credit_?card|bsn|ssn|social_security|passport|paspoort|'
            'ip|ip_?address|ip_?adres|latitude|longitude|health|diagnosis|religion|ethnicity)($|_)';
 
+-- Transport encryption (Art. 32(1)(a)), for the given listen_addresses and
+-- ssl settings (parameters so that every branch can be tested): Unix
+-- sockets only is fine; TCP without ssl fails; with ssl, pg_hba.conf lines
+-- that still allow unencrypted TCP (host, hostnossl) are findings, a
+-- loopback-only line a warning.
+CREATE FUNCTION gdpr._transport_findings(listen_addresses text, ssl text)
+    RETURNS TABLE(status text, detail text)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    rec    record;
+    found_ boolean := false;
+BEGIN
+    IF coalesce(listen_addresses, '') = '' THEN
+        status := 'ok'; detail := 'the server accepts only Unix-domain socket connections (listen_addresses is empty)';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF ssl IS DISTINCT FROM 'on' THEN
+        status := 'fail';
+        detail := format('ssl is off while the server listens on %s: personal data travel unencrypted. Fix: set ssl = on with ssl_cert_file/ssl_key_file in postgresql.conf and use hostssl lines in pg_hba.conf.',
+                         listen_addresses);
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    FOR rec IN
+        SELECT h.line_number, h.type, h.database, h.user_name, h.address, h.auth_method
+          FROM pg_hba_file_rules h
+         WHERE h.type IN ('host', 'hostnossl') AND h.auth_method <> 'reject' AND h.error IS NULL
+         ORDER BY h.line_number
+    LOOP
+        status := CASE WHEN rec.address IN ('127.0.0.1', '::1', 'localhost') THEN 'warn' ELSE 'fail' END;
+        detail := format('pg_hba.conf line %s (%s %s %s %s %s) allows connections without TLS. Fix: change it to hostssl (or add a hostnossl ... reject line before it) and reload.',
+                         rec.line_number, rec.type, array_to_string(rec.database, ','),
+                         array_to_string(rec.user_name, ','), coalesce(rec.address, ''), rec.auth_method);
+        RETURN NEXT;
+        found_ := true;
+    END LOOP;
+    IF NOT found_ THEN
+        status := 'ok'; detail := 'ssl is on and pg_hba.conf allows only encrypted TCP connections';
+        RETURN NEXT;
+    END IF;
+END;
+$$;
+REVOKE ALL ON FUNCTION gdpr._transport_findings(text, text) FROM PUBLIC;
+
 CREATE FUNCTION gdpr.compliance_report()
     RETURNS TABLE(check_name text, status text, detail text)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -194,37 +242,11 @@ BEGIN
 
     ---------------------------------------------------------------- 6
     check_name := 'transport_encryption';
-    found_ := false;
-    IF current_setting('listen_addresses') = '' THEN
-        status := 'ok'; detail := 'the server accepts only Unix-domain socket connections (listen_addresses is empty)';
+    FOR rec IN SELECT * FROM gdpr._transport_findings(current_setting('listen_addresses'), current_setting('ssl'))
+    LOOP
+        status := rec.status; detail := rec.detail;
         RETURN NEXT;
-        found_ := true;
-    ELSIF current_setting('ssl') <> 'on' THEN
-        status := 'fail';
-        detail := format('ssl is off while the server listens on %s: personal data travel unencrypted. Fix: set ssl = on with ssl_cert_file/ssl_key_file in postgresql.conf and use hostssl lines in pg_hba.conf.',
-                         current_setting('listen_addresses'));
-        RETURN NEXT;
-        found_ := true;
-    END IF;
-    IF NOT found_ THEN
-        FOR rec IN
-            SELECT h.line_number, h.type, h.database, h.user_name, h.address, h.auth_method
-              FROM pg_hba_file_rules h
-             WHERE h.type IN ('host', 'hostnossl') AND h.auth_method <> 'reject' AND h.error IS NULL
-             ORDER BY h.line_number
-        LOOP
-            status := CASE WHEN rec.address IN ('127.0.0.1', '::1', 'localhost') THEN 'warn' ELSE 'fail' END;
-            detail := format('pg_hba.conf line %s (%s %s %s %s %s) allows connections without TLS. Fix: change it to hostssl (or add a hostnossl ... reject line before it) and reload.',
-                             rec.line_number, rec.type, array_to_string(rec.database, ','),
-                             array_to_string(rec.user_name, ','), coalesce(rec.address, ''), rec.auth_method);
-            RETURN NEXT;
-            found_ := true;
-        END LOOP;
-    END IF;
-    IF NOT found_ THEN
-        status := 'ok'; detail := 'ssl is on and pg_hba.conf allows only encrypted TCP connections';
-        RETURN NEXT;
-    END IF;
+    END LOOP;
 
     ---------------------------------------------------------------- 7
     check_name := 'audit_chain';

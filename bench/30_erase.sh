@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Bench: gdpr.erase vs a native DELETE through ON DELETE CASCADE keys on an
+# identical copy of the schema.
+#   small: one customer with 3 orders and 6 order lines per transaction
+#          (fresh customers, committed, audit entry included): TPS ratio,
+#          target >= 0.8
+#   large: one customer with 100,000 rows across the graph (10,000 orders,
+#          90,000 lines), erased in a transaction that is rolled back: ratio
+#          of the best of 3 timings, target >= 0.9
+# Runs against the cluster of PGHOST/PGPORT (bench/run.sh or by hand:
+#   PGHOST=/path PGPORT=5432 bash bench/30_erase.sh).
+set -euo pipefail
+SYS_BIN=${SYS_BIN:-/usr/lib/postgresql/15/bin}
+export PGUSER=${PGUSER:-postgres}
+DB=bench_erase
+N_SMALL=${BENCH_ERASE_TX:-3000}
+psqlq() { "$SYS_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+psqlq -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+psqlq -d $DB <<SQL
+SET client_min_messages = warning;
+CREATE EXTENSION gdpr_crm CASCADE;
+SELECT FROM gdpr.define_purpose('bench_service', 'contract');
+-- the same schema twice: g (tagged, plain keys) and n (ON DELETE CASCADE)
+CREATE SCHEMA g; CREATE SCHEMA n;
+CREATE TABLE g.customer (id int PRIMARY KEY, name text, email text);
+CREATE TABLE g.orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES g.customer, at timestamptz);
+CREATE INDEX ON g.orders (customer_id);
+CREATE TABLE g.line (order_id int NOT NULL REFERENCES g.orders, n int, product text, PRIMARY KEY (order_id, n));
+CREATE TABLE n.customer (id int PRIMARY KEY, name text, email text);
+CREATE TABLE n.orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES n.customer ON DELETE CASCADE, at timestamptz);
+CREATE INDEX ON n.orders (customer_id);
+CREATE TABLE n.line (order_id int NOT NULL REFERENCES n.orders ON DELETE CASCADE, n int, product text, PRIMARY KEY (order_id, n));
+SECURITY LABEL FOR gdpr ON TABLE g.customer IS 'SUBJECT KEY (id)';
+SECURITY LABEL FOR gdpr ON COLUMN g.customer.name IS 'PURPOSE bench_service CATEGORY name';
+SECURITY LABEL FOR gdpr ON COLUMN g.customer.email IS 'PURPOSE bench_service CATEGORY contact.email';
+SECURITY LABEL FOR gdpr ON COLUMN g.line.product IS 'PURPOSE bench_service';
+-- small customers 1..N (3 orders, 6 lines each), big customer 0
+DO \$\$
+DECLARE s text;
+BEGIN
+  FOREACH s IN ARRAY ARRAY['g', 'n'] LOOP
+    EXECUTE format('INSERT INTO %I.customer SELECT i, ''name '' || i, i || ''@example.org'' FROM generate_series(0, $N_SMALL + 100) i', s);
+    EXECUTE format('INSERT INTO %I.orders SELECT c * 3 + k, c, now() FROM generate_series(1, $N_SMALL + 100) c, generate_series(0, 2) k', s);
+    EXECUTE format('INSERT INTO %I.line SELECT id, l, ''p'' FROM %I.orders, generate_series(1, 2) l WHERE id >= 3', s, s);
+    EXECUTE format('INSERT INTO %I.orders SELECT -o, 0, now() FROM generate_series(1, 10000) o', s);
+    EXECUTE format('INSERT INTO %I.line SELECT -o, l, ''p'' FROM generate_series(1, 10000) o, generate_series(1, 9) l', s);
+    EXECUTE format('CREATE SEQUENCE %I.next_customer', s);
+  END LOOP;
+END \$\$;
+VACUUM ANALYZE;
+SQL
+
+W=$(mktemp -d)
+cat >"$W/gdpr.sql" <<'SQL'
+SELECT nextval('g.next_customer') AS id \gset
+SELECT count(*) FROM gdpr.erase('g.customer', :id);
+SQL
+cat >"$W/native.sql" <<'SQL'
+SELECT nextval('n.next_customer') AS id \gset
+DELETE FROM n.customer WHERE id = :id;
+SQL
+tps() { "$SYS_BIN/pgbench" -n -c 1 -t "$N_SMALL" -f "$1" $DB 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1; }
+native_tps=$(tps "$W/native.sql")
+gdpr_tps=$(tps "$W/gdpr.sql")
+left=$(psqlq -d $DB -tAc "SELECT (SELECT count(*) FROM g.orders WHERE customer_id BETWEEN 1 AND $N_SMALL) + (SELECT count(*) FROM n.orders WHERE customer_id BETWEEN 1 AND $N_SMALL)")
+[ "$left" = 0 ] || { echo "erase bench: $left orders left behind" >&2; exit 1; }
+
+# large: best of 3, rolled back
+best() { # schema statement
+	local best_ms=999999999 i ms
+	for i in 1 2 3; do
+		ms=$(psqlq -d $DB -tA <<SQL
+BEGIN;
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+$1
+SELECT round((extract(epoch FROM clock_timestamp()) - :t0) * 1000, 1);
+ROLLBACK;
+SQL
+)
+		ms=$(echo "$ms" | tail -1)
+		if awk "BEGIN{exit !($ms < $best_ms)}"; then best_ms=$ms; fi
+	done
+	echo "$best_ms"
+}
+native_ms=$(best "DELETE FROM n.customer WHERE id = 0;")
+gdpr_ms=$(best "SELECT count(*) FROM gdpr.erase('g.customer', 0);")
+rm -rf "$W"
+[ -n "${BENCH_KEEP:-}" ] || psqlq -d postgres -c "DROP DATABASE $DB"
+
+small_ratio=$(awk "BEGIN{printf \"%.2f\", $gdpr_tps / $native_tps}")
+large_ratio=$(awk "BEGIN{printf \"%.2f\", $native_ms / $gdpr_ms}")
+echo "erase small (1 customer, 3 orders, 6 lines): gdpr.erase $gdpr_tps tps, native cascade DELETE $native_tps tps, ratio $small_ratio (target >= 0.8)"
+echo "erase large (1 customer, 100,000 rows): gdpr.erase $gdpr_ms ms, native cascade DELETE $native_ms ms, ratio $large_ratio (target >= 0.9)"
