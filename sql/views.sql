@@ -107,6 +107,29 @@ SELECT gdpr.grant_consent('views_t.klant', 5, 'vt_news', 'double_opt_in') > 0;
 SELECT array_agg(klant_id ORDER BY klant_id) FROM views_t.klant_vt_news;
 SELECT count(*) FROM views_t.bezoek_vt_news;
 
+-- parallel workers see what the leader sees (the leader's copy of the
+-- cache, or their own), before and after a change
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+SET force_parallel_mode = on;
+EXPLAIN (COSTS OFF) SELECT klant_id FROM views_t.klant_vt_news;
+SELECT array_agg(klant_id ORDER BY klant_id) AS parallel FROM views_t.klant_vt_news;
+SELECT array_agg(klant_id ORDER BY klant_id) AS parallel_again FROM views_t.klant_vt_news;
+SELECT gdpr.withdraw_consent('views_t.klant', 6, 'vt_news');
+SELECT array_agg(klant_id ORDER BY klant_id) AS parallel_after_withdraw FROM views_t.klant_vt_news;
+SELECT gdpr.grant_consent('views_t.klant', 6, 'vt_news', 'checkbox') > 0 AS regranted;
+SELECT array_agg(klant_id ORDER BY klant_id) AS parallel_after_grant FROM views_t.klant_vt_news;
+SELECT count(*) AS parallel_orders FROM views_t.bestelling_vt_news;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+RESET parallel_leader_participation;
+RESET force_parallel_mode;
+
 -- ---------------------------------------------------------------- errors
 SELECT gdpr.create_purpose_view('views_t.los', 'vt_news');
 SELECT gdpr.create_purpose_view('views_t.klant', 'vt_nope');

@@ -54,12 +54,18 @@
 #include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "executor/executor.h"
+#include "port/atomics.h"
+#include "storage/backendid.h"
+#include "storage/dsm.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -163,7 +169,34 @@ typedef struct ConsentSet
 	bool		has_valid_for;	/* the purpose's consent_valid_for */
 	Interval	valid_for;
 	int64		nactive;
+	/* sharing with parallel workers (see "Parallel workers" below) */
+	dsm_segment *seg;			/* leader: the published copy, or NULL */
+	const int64 *keys;			/* with bitmap: the active keys in order */
+	const TimestampTz *ats;		/* and their grant times */
 } ConsentSet;
+
+/* layout of a shared copy: header, bitmap, keys[nactive], at[nactive] */
+#define CONSENT_SHARED_MAGIC 0x67645343
+typedef struct ConsentShared
+{
+	uint32		magic;
+	pg_atomic_uint32 valid;		/* cleared when the owner invalidates it */
+	Oid			dbid;
+	BackendId	owner;
+	Oid			subject;
+	char		purpose[NAMEDATALEN];
+	int64		minkey;
+	int64		maxkey;
+	TimestampTz min_expires;
+	bool		has_valid_for;
+	Interval	valid_for;
+	int64		nactive;
+	Size		bitmap_bytes;
+} ConsentShared;
+
+#define SHARED_BITMAP(h)	((uint8 *) (h) + MAXALIGN(sizeof(ConsentShared)))
+#define SHARED_KEYS(h)		((int64 *) (SHARED_BITMAP(h) + MAXALIGN((h)->bitmap_bytes)))
+#define SHARED_AT(h)		((TimestampTz *) (SHARED_KEYS(h) + (h)->nactive))
 
 static HTAB *consent_sets = NULL;
 static MemoryContext consent_cxt = NULL;
@@ -177,6 +210,15 @@ static LocalTransactionId last_stmt_lxid = InvalidLocalTransactionId;
 
 /* number of set builds in this backend (gdpr._consent_cache_builds()) */
 static int64 consent_builds = 0;
+
+/* sharing with parallel workers */
+static char *consent_segments_guc = NULL;
+static char *consent_segments_published = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static void consent_ExecutorStart(QueryDesc *queryDesc, int eflags);
+
+/* the snapshot the cache is built with */
+static SnapshotData consent_snapshot_data = {SNAPSHOT_MVCC};
 
 /* set while gdpr_consent_erase_subject() deletes history */
 static bool consent_delete_allowed = false;
@@ -197,6 +239,19 @@ parse_int_key(const char *s, int len, int64 *result)
 	return errno == 0 && *end == '\0';
 }
 
+/* mark a set stale, and its copy for parallel workers with it */
+static void
+consent_set_invalidate(ConsentSet *set)
+{
+	set->valid = false;
+	if (set->seg != NULL)
+	{
+		ConsentShared *h = (ConsentShared *) dsm_segment_address(set->seg);
+
+		pg_atomic_write_u32(&h->valid, 0);
+	}
+}
+
 static void
 consent_invalidate_all(void)
 {
@@ -208,7 +263,7 @@ consent_invalidate_all(void)
 		return;
 	hash_seq_init(&status, consent_sets);
 	while ((set = (ConsentSet *) hash_seq_search(&status)) != NULL)
-		set->valid = false;
+		consent_set_invalidate(set);
 }
 
 static void
@@ -235,7 +290,7 @@ consent_relcache_cb(Datum arg, Oid relid)
 		{
 			if (set->key.subject == relid)
 			{
-				set->valid = false;
+				consent_set_invalidate(set);
 				hit = true;
 			}
 		}
@@ -248,6 +303,15 @@ void
 gdpr_consent_init(void)
 {
 	CacheRegisterRelcacheCallback(consent_relcache_cb, (Datum) 0);
+	DefineCustomStringVariable("gdpr.consent_cache_segments",
+							   "Internal: the consent caches this session shares with its parallel workers.",
+							   NULL, &consent_segments_guc, "",
+							   PGC_SUSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL |
+							   GUC_DISALLOW_IN_FILE | GUC_DISALLOW_IN_AUTO_FILE,
+							   NULL, NULL, NULL);
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = consent_ExecutorStart;
 }
 
 /*
@@ -327,6 +391,20 @@ purpose_lookup(const char *name, bool missing_ok)
 	return p;
 }
 
+/* a grant time plus consent_valid_for (NULL: never lapses) */
+static TimestampTz
+consent_expiry_iv(const Interval *iv, TimestampTz at)
+{
+	Interval	copy;
+
+	if (iv == NULL)
+		return DT_NOEND;
+	copy = *iv;
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												   TimestampTzGetDatum(at),
+												   PointerGetDatum(&copy)));
+}
+
 /* consent_valid_for of a purpose applied to a grant time */
 static TimestampTz
 consent_expiry(const GdprPurpose *p, TimestampTz at)
@@ -389,8 +467,173 @@ consent_set_lookup(Oid subject, const char *purpose, bool byval)
 		set->bitmap = NULL;
 		set->nactive = 0;
 		set->min_expires = DT_NOEND;
+		set->seg = NULL;
+		set->keys = NULL;
+		set->ats = NULL;
 	}
 	return set;
+}
+
+/* ------------------------------------------------------------------------
+ * Parallel workers
+ *
+ * A parallel worker lives for one query: building its own set would cost
+ * every parallel scan a full read of the consent table per worker.  So the
+ * leader publishes a read-only copy of each dense integer set in a DSM
+ * segment, and the handles in the GUC gdpr.consent_cache_segments, which
+ * PostgreSQL hands to the workers with the rest of the leader's settings
+ * (PGC_SUSET: no ordinary role can point workers elsewhere).  The leader
+ * clears the copy's valid flag when it invalidates the set, and accepts
+ * pending invalidations before it starts a parallel plan, so a worker never
+ * uses a copy the leader would not use itself.  Without a usable copy a
+ * worker builds its own set from the query's snapshot.
+ * ------------------------------------------------------------------------
+ */
+
+/* the leader: copy a freshly built set into a DSM segment */
+static void
+consent_set_share(ConsentSet *set)
+{
+	Size		bitmap_bytes = (Size) ((set->maxkey - set->minkey) / 8 + 1);
+	Size		size;
+	dsm_segment *seg;
+	ConsentShared *h;
+
+	size = MAXALIGN(sizeof(ConsentShared)) + MAXALIGN(bitmap_bytes) +
+		(Size) set->nactive * (sizeof(int64) + sizeof(TimestampTz));
+	seg = dsm_create(size, DSM_CREATE_NULL_IF_MAXSEGMENTS);
+	if (seg == NULL)
+		return;					/* workers will build their own */
+	dsm_pin_mapping(seg);
+	h = (ConsentShared *) dsm_segment_address(seg);
+	h->magic = CONSENT_SHARED_MAGIC;
+	pg_atomic_init_u32(&h->valid, 1);
+	h->dbid = MyDatabaseId;
+	h->owner = MyBackendId;
+	h->subject = set->key.subject;
+	memcpy(h->purpose, set->key.purpose, NAMEDATALEN);
+	h->minkey = set->minkey;
+	h->maxkey = set->maxkey;
+	h->min_expires = set->min_expires;
+	h->has_valid_for = set->has_valid_for;
+	h->valid_for = set->valid_for;
+	h->nactive = set->nactive;
+	h->bitmap_bytes = bitmap_bytes;
+	memcpy(SHARED_BITMAP(h), set->bitmap, bitmap_bytes);
+	memcpy(SHARED_KEYS(h), set->keys, sizeof(int64) * set->nactive);
+	memcpy(SHARED_AT(h), set->ats, sizeof(TimestampTz) * set->nactive);
+	set->seg = seg;
+}
+
+/* the handles of the valid shared sets, "h1,h2,..." */
+static char *
+consent_segments_value(void)
+{
+	StringInfoData buf;
+	HASH_SEQ_STATUS status;
+	ConsentSet *set;
+
+	initStringInfo(&buf);
+	if (consent_sets == NULL)
+		return buf.data;
+	hash_seq_init(&status, consent_sets);
+	while ((set = (ConsentSet *) hash_seq_search(&status)) != NULL)
+	{
+		if (set->seg != NULL && set->valid)
+			appendStringInfo(&buf, "%s%u", buf.len > 0 ? "," : "",
+							 (unsigned int) dsm_segment_handle(set->seg));
+	}
+	return buf.data;
+}
+
+/* the leader, outside parallel mode: hand the current copies to workers */
+static void
+consent_publish(void)
+{
+	char	   *value;
+
+	if (IsInParallelMode() || IsParallelWorker() || consent_sets == NULL)
+		return;
+	value = consent_segments_value();
+	if (consent_segments_published != NULL &&
+		strcmp(value, consent_segments_published) == 0 &&
+		consent_segments_guc != NULL &&
+		strcmp(value, consent_segments_guc) == 0)
+		return;
+	(void) set_config_option("gdpr.consent_cache_segments", value,
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SET,
+							 true, 0, false);
+	if (consent_segments_published)
+		pfree(consent_segments_published);
+	consent_segments_published = MemoryContextStrdup(TopMemoryContext, value);
+}
+
+static void
+consent_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (consent_sets != NULL && !IsInParallelMode() && !IsParallelWorker())
+	{
+		/* workers must not use a copy the leader is about to drop */
+		if (queryDesc->plannedstmt->parallelModeNeeded)
+			AcceptInvalidationMessages();
+		consent_publish();
+	}
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/* a worker: use the leader's copy of this set, if there is a valid one */
+static bool
+consent_set_attach(ConsentSet *set)
+{
+	char	   *list;
+	char	   *tok;
+	char	   *save;
+
+	if (consent_segments_guc == NULL || consent_segments_guc[0] == '\0')
+		return false;
+	list = pstrdup(consent_segments_guc);
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+	{
+		dsm_handle handle = (dsm_handle) strtoul(tok, NULL, 10);
+		dsm_segment *seg = dsm_find_mapping(handle);
+		ConsentShared *h;
+
+		if (seg == NULL)
+			seg = dsm_attach(handle);
+		if (seg == NULL)
+			continue;
+		h = (ConsentShared *) dsm_segment_address(seg);
+		if (dsm_segment_map_length(seg) >= sizeof(ConsentShared) &&
+			h->magic == CONSENT_SHARED_MAGIC &&
+			h->dbid == MyDatabaseId && h->owner == ParallelLeaderBackendId &&
+			h->subject == set->key.subject &&
+			strncmp(h->purpose, set->key.purpose, NAMEDATALEN) == 0 &&
+			pg_atomic_read_u32(&h->valid) == 1)
+		{
+			dsm_pin_mapping(seg);
+			set->bitmap = SHARED_BITMAP(h);
+			set->minkey = h->minkey;
+			set->maxkey = h->maxkey;
+			set->min_expires = h->min_expires;
+			set->has_valid_for = h->has_valid_for;
+			set->valid_for = h->valid_for;
+			set->nactive = h->nactive;
+			set->keys = SHARED_KEYS(h);
+			set->ats = SHARED_AT(h);
+			set->ints = NULL;
+			set->strs = NULL;
+			set->byval = true;
+			set->valid = true;
+			pfree(list);
+			return true;
+		}
+		dsm_detach(seg);
+	}
+	pfree(list);
+	return false;
 }
 
 /*
@@ -413,6 +656,17 @@ consent_set_build(ConsentSet *set, bool byval)
 	size_t		plen = strlen(set->key.purpose);
 	TimestampTz min_at = DT_NOEND;
 	Oid			relid = consent_table();
+
+	if (set->seg != NULL)
+	{
+		consent_set_invalidate(set);
+		dsm_detach(set->seg);
+		set->seg = NULL;
+	}
+	set->keys = NULL;
+	set->ats = NULL;
+	if (IsParallelWorker() && byval && consent_set_attach(set))
+		return;
 
 	consent_builds++;
 	/* locks first: that may process invalidations, before gen0 is read */
@@ -445,17 +699,20 @@ consent_set_build(ConsentSet *set, bool byval)
 			bstrs = consstr_create(buildcxt, n, NULL);
 	}
 
-	if (IsInParallelMode())
+	set->transient_lxid = InvalidLocalTransactionId;
+	if (IsParallelWorker())
 	{
-		/* GetLatestSnapshot() is not allowed; the statement's will do */
+		/* lives for one query: the query's snapshot, as the leader's */
 		snap = GetActiveSnapshot();
-		set->transient_lxid = IsParallelWorker() ? InvalidLocalTransactionId : MyProc->lxid;
 	}
 	else
 	{
-		snap = RegisterSnapshot(GetLatestSnapshot());
+		/*
+		 * The latest committed state (GetLatestSnapshot(), which is not
+		 * allowed in parallel mode, is the same call).
+		 */
+		snap = RegisterSnapshot(GetSnapshotData(&consent_snapshot_data));
 		registered = true;
-		set->transient_lxid = InvalidLocalTransactionId;
 	}
 
 	scan = table_beginscan(rel, snap, 0, NULL);
@@ -528,91 +785,156 @@ consent_set_build(ConsentSet *set, bool byval)
 	table_close(rel, AccessShareLock);
 
 	/*
-	 * The lookup structures: only the active keys, with their expiry (from
-	 * the purpose's consent_valid_for), in a hash table kept at most half
-	 * full; for integer keys in a dense enough range also a bitmap, which
-	 * answers most lookups from a few cache lines.
+	 * The lookup structures hold only the keys whose consent is active now
+	 * (a lapsed consent cannot come back without a new event, which
+	 * invalidates the set).  Integer keys in a dense enough range get a
+	 * bitmap, answered from a few cache lines, with the keys and grant times
+	 * in key order beside it for expiry checks; other keys a hash table kept
+	 * at most half full.  The exact expiry (timestamptz + interval) is only
+	 * computed near the lapse boundary; it grows with the grant time, so the
+	 * earliest remaining grant gives the earliest expiry.
 	 */
-	if (byval)
 	{
-		consint_iterator it;
-		ConsentIntEntry *e;
-		int64		minkey = PG_INT64_MAX;
-		int64		maxkey = PG_INT64_MIN;
+		TimestampTz now = GetCurrentTransactionStartTimestamp();
+		TimestampTz lo = DT_NOBEGIN;
+		TimestampTz hi = DT_NOBEGIN;
 
-		consint_start_iterate(bints, &it);
-		while ((e = consint_iterate(bints, &it)) != NULL)
+		if (set->has_valid_for)
 		{
-			if (e->expires == DT_NOBEGIN)
-				continue;
-			set->nactive++;
-			minkey = Min(minkey, e->key);
-			maxkey = Max(maxkey, e->key);
-		}
-		set->ints = consint_create(set->cxt, Max(set->nactive * 2, 64), NULL);
-		if (set->nactive > 0 && maxkey - minkey < (int64) 1 << 31 &&
-			(uint64) (maxkey - minkey) < Max((uint64) set->nactive * 64, (uint64) 1 << 20))
-		{
-			set->minkey = minkey;
-			set->maxkey = maxkey;
-			set->bitmap = MemoryContextAllocZero(set->cxt,
-												 (maxkey - minkey) / 8 + 1);
-		}
-		consint_start_iterate(bints, &it);
-		while ((e = consint_iterate(bints, &it)) != NULL)
-		{
-			ConsentIntEntry *n;
-			bool		found;
+			/* now - valid_for, widened by a week for month and DST effects */
+			TimestampTz approx = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+																		 TimestampTzGetDatum(now),
+																		 PointerGetDatum(&set->valid_for)));
 
-			if (e->expires == DT_NOBEGIN)
-				continue;
-			n = consint_insert(set->ints, e->key, &found);
-			n->event_id = e->event_id;
-			n->at = e->at;
-			/* computed on first lookup: most lookups need no expiry */
-			n->expires = (p == NULL || !p->has_consent_valid_for) ? DT_NOEND : 0;
-			min_at = Min(min_at, e->at);
-			if (set->bitmap)
+			lo = approx - 7 * USECS_PER_DAY;
+			hi = approx + 7 * USECS_PER_DAY;
+		}
+
+#define LAPSED(at_) \
+		(set->has_valid_for && ((at_) < lo || \
+		 ((at_) <= hi && consent_expiry_iv(&set->valid_for, (at_)) <= now)))
+
+		if (byval)
+		{
+			consint_iterator it;
+			ConsentIntEntry *e;
+			int64		minkey = PG_INT64_MAX;
+			int64		maxkey = PG_INT64_MIN;
+
+			consint_start_iterate(bints, &it);
+			while ((e = consint_iterate(bints, &it)) != NULL)
 			{
-				uint64		off = (uint64) (e->key - set->minkey);
+				if (e->expires == DT_NOBEGIN)
+					continue;
+				if (LAPSED(e->at))
+				{
+					e->expires = DT_NOBEGIN;
+					continue;
+				}
+				set->nactive++;
+				minkey = Min(minkey, e->key);
+				maxkey = Max(maxkey, e->key);
+				min_at = Min(min_at, e->at);
+			}
+			if (set->nactive > 0 && maxkey - minkey < ((int64) 1 << 31) &&
+				(uint64) (maxkey - minkey) < Max((uint64) set->nactive * 64, (uint64) 1 << 20))
+			{
+				/* dense: bitmap + keys and grant times in key order */
+				uint64		off;
+				int64		n = 0;
+				int64	   *keys;
+				TimestampTz *ats;
 
-				set->bitmap[off >> 3] |= (uint8) (1 << (off & 7));
+				set->minkey = minkey;
+				set->maxkey = maxkey;
+				set->bitmap = MemoryContextAllocZero(set->cxt, (maxkey - minkey) / 8 + 1);
+				keys = MemoryContextAlloc(set->cxt, sizeof(int64) * set->nactive);
+				ats = MemoryContextAlloc(set->cxt, sizeof(TimestampTz) * set->nactive);
+				consint_start_iterate(bints, &it);
+				while ((e = consint_iterate(bints, &it)) != NULL)
+				{
+					if (e->expires == DT_NOBEGIN)
+						continue;
+					off = (uint64) (e->key - minkey);
+					set->bitmap[off >> 3] |= (uint8) (1 << (off & 7));
+				}
+				for (off = 0; off <= (uint64) (maxkey - minkey); off++)
+				{
+					if (set->bitmap[off >> 3] & (1 << (off & 7)))
+					{
+						e = consint_lookup(bints, minkey + (int64) off);
+						keys[n] = e->key;
+						ats[n] = e->at;
+						n++;
+					}
+				}
+				set->keys = keys;
+				set->ats = ats;
+			}
+			else if (set->nactive > 0)
+			{
+				set->ints = consint_create(set->cxt, set->nactive * 2, NULL);
+				consint_start_iterate(bints, &it);
+				while ((e = consint_iterate(bints, &it)) != NULL)
+				{
+					ConsentIntEntry *n;
+					bool		found;
+
+					if (e->expires == DT_NOBEGIN)
+						continue;
+					n = consint_insert(set->ints, e->key, &found);
+					n->event_id = e->event_id;
+					n->at = e->at;
+					n->expires = 0;		/* computed when first needed */
+				}
 			}
 		}
-		/* expiry grows with the grant time: the earliest grant lapses first */
-		if (set->nactive > 0)
-			set->min_expires = consent_expiry(p, min_at);
-	}
-	else
-	{
-		consstr_iterator it;
-		ConsentStrEntry *e;
-
-		consstr_start_iterate(bstrs, &it);
-		while ((e = consstr_iterate(bstrs, &it)) != NULL)
-			if (e->expires != DT_NOBEGIN)
-				set->nactive++;
-		set->strs = consstr_create(set->cxt, Max(set->nactive * 2, 64), NULL);
-		consstr_start_iterate(bstrs, &it);
-		while ((e = consstr_iterate(bstrs, &it)) != NULL)
+		else
 		{
-			ConsentStrEntry *n;
-			bool		found;
+			consstr_iterator it;
+			ConsentStrEntry *e;
 
-			if (e->expires == DT_NOBEGIN)
-				continue;
-			n = consstr_insert(set->strs, MemoryContextStrdup(set->cxt, e->key),
-							   &found);
-			n->event_id = e->event_id;
-			n->at = e->at;
-			n->expires = consent_expiry(p, e->at);
-			set->min_expires = Min(set->min_expires, n->expires);
+			consstr_start_iterate(bstrs, &it);
+			while ((e = consstr_iterate(bstrs, &it)) != NULL)
+			{
+				if (e->expires == DT_NOBEGIN)
+					continue;
+				if (LAPSED(e->at))
+				{
+					e->expires = DT_NOBEGIN;
+					continue;
+				}
+				set->nactive++;
+				min_at = Min(min_at, e->at);
+			}
+			set->strs = consstr_create(set->cxt, Max(set->nactive * 2, 64), NULL);
+			consstr_start_iterate(bstrs, &it);
+			while ((e = consstr_iterate(bstrs, &it)) != NULL)
+			{
+				ConsentStrEntry *n;
+				bool		found;
+
+				if (e->expires == DT_NOBEGIN)
+					continue;
+				n = consstr_insert(set->strs, MemoryContextStrdup(set->cxt, e->key),
+								   &found);
+				n->event_id = e->event_id;
+				n->at = e->at;
+				n->expires = consent_expiry_iv(set->has_valid_for ? &set->valid_for : NULL,
+											   e->at);
+			}
 		}
+#undef LAPSED
+		if (set->nactive > 0 && set->has_valid_for)
+			set->min_expires = consent_expiry_iv(&set->valid_for, min_at);
 	}
 	MemoryContextDelete(buildcxt);
 
 	/* an invalidation processed while we read wins: rebuild next time */
 	set->valid = (gen0 == consent_gen);
+	if (set->valid && byval && set->bitmap != NULL && set->nactive > 0 &&
+		!IsParallelWorker())
+		consent_set_share(set);
 }
 
 static inline bool
@@ -718,6 +1040,35 @@ int_datum(Datum d, Oid type)
 	}
 }
 
+/* a bitmap hit after some consent lapsed: binary search for the grant time */
+static bool
+sorted_key_active(ConsentSet *set, int64 k)
+{
+	int64		lo = 0;
+	int64		hi = set->nactive - 1;
+
+	while (lo <= hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (set->keys[mid] == k)
+		{
+			TimestampTz expires = DT_NOEND;
+
+			if (set->has_valid_for)
+				expires = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+																  TimestampTzGetDatum(set->ats[mid]),
+																  PointerGetDatum(&set->valid_for)));
+			return expires > GetCurrentTransactionStartTimestamp();
+		}
+		if (set->keys[mid] < k)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
+}
+
 /* the consent lookup proper, on a set that is usable */
 static bool
 consent_lookup(ConsentFnCache *fc, Datum key)
@@ -760,6 +1111,7 @@ consent_lookup(ConsentFnCache *fc, Datum key)
 			/* nothing has lapsed yet: no need to look up the expiry */
 			if (set->min_expires > GetCurrentTransactionStartTimestamp())
 				return true;
+			return sorted_key_active(set, k);
 		}
 		e = consint_lookup(set->ints, k);
 		if (e == NULL)

@@ -1070,6 +1070,8 @@ typedef struct TagCacheEntry
 	bool		valid;
 	bool		inval_seen;		/* invalidated while being built */
 	bool		is_partition;
+	bool		dependent;		/* is_partition or belongs_to valid: other
+								 * relations' invalidations concern it */
 	Oid			source;			/* relation whose labels apply */
 	Oid			belongs_to;
 	MemoryContext cxt;			/* holds tags; NULL when none */
@@ -1077,6 +1079,7 @@ typedef struct TagCacheEntry
 } TagCacheEntry;
 
 static HTAB *tag_hash = NULL;
+static int	n_dependent_entries = 0;	/* entries with dependent = true */
 static MemoryContext tag_cache_cxt = NULL;
 
 static void
@@ -1087,6 +1090,19 @@ tag_inval_callback(Datum arg, Oid relid)
 
 	if (tag_hash == NULL)
 		return;
+
+	/* fast path: no entry depends on another relation */
+	if (relid != InvalidOid && n_dependent_entries == 0)
+	{
+		e = hash_search(tag_hash, &relid, HASH_FIND, NULL);
+		if (e != NULL)
+		{
+			e->valid = false;
+			e->inval_seen = true;
+		}
+		return;
+	}
+
 	hash_seq_init(&status, tag_hash);
 	while ((e = hash_seq_search(&status)) != NULL)
 	{
@@ -1240,6 +1256,7 @@ gdpr_table_tags(Oid relid)
 		e->cxt = NULL;
 		e->tags = NULL;
 		e->is_partition = false;
+		e->dependent = false;
 		e->source = InvalidOid;
 		e->belongs_to = InvalidOid;
 	}
@@ -1297,6 +1314,11 @@ gdpr_table_tags(Oid relid)
 	e->is_partition = is_partition;
 	e->source = source;
 	e->belongs_to = tags ? tags->belongs_to : InvalidOid;
+	if (e->dependent)
+		n_dependent_entries--;
+	e->dependent = is_partition || OidIsValid(e->belongs_to);
+	if (e->dependent)
+		n_dependent_entries++;
 	e->valid = !e->inval_seen;
 	return tags;
 }

@@ -103,7 +103,7 @@ SQL
 
 before=$(snap $SRC)
 echo "--- source"; echo "$before"
-echo "$before" | grep -q '^verify true ' || fail "source chain not ok"
+grep -q '^verify true ' <<<"$before" || fail "source chain not ok"
 
 "$SYS_BIN/pg_dump" -Fc -f "$DUMP" $SRC
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DST TEMPLATE template0"

@@ -34,7 +34,8 @@ fsync = off
 CONF
 as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null
 
-q -d postgres -At -c "SHOW shared_preload_libraries" | grep -qv gdpr_crm || fail "gdpr_crm is preloaded"
+spl=$(q -d postgres -At -c "SHOW shared_preload_libraries")
+[[ $spl != *gdpr_crm* ]] || fail "gdpr_crm is preloaded"
 q -d postgres -c "CREATE DATABASE src"
 q -d src <<'SQL'
 CREATE EXTENSION gdpr_crm CASCADE;
@@ -48,7 +49,7 @@ SQL
 # 1. a new session has not loaded the library: the provider is unknown
 out=$(q -d src -c "SECURITY LABEL FOR gdpr ON COLUMN zz_klant.email IS 'PURPOSE levering'" 2>&1 || true)
 echo "without LOAD: $out"
-echo "$out" | grep -q 'security label provider "gdpr" is not loaded' || fail "expected 'not loaded' without LOAD"
+grep -q 'security label provider "gdpr" is not loaded' <<<"$out" || fail "expected 'not loaded' without LOAD"
 
 q -d src <<'SQL'
 LOAD 'gdpr_crm';
@@ -59,7 +60,7 @@ SECURITY LABEL FOR gdpr ON TABLE aa_bezoek IS 'BELONGS TO zz_klant (klant) RETAI
 SQL
 # bad labels are still checked after LOAD
 out=$(q -d src -c "LOAD 'gdpr_crm'" -c "SECURITY LABEL FOR gdpr ON COLUMN zz_klant.naam IS 'PURPOSE marketing'" 2>&1 || true)
-echo "$out" | grep -q 'purpose "marketing" does not exist' || fail "unknown purpose not refused after LOAD: $out"
+grep -q 'purpose "marketing" does not exist' <<<"$out" || fail "unknown purpose not refused after LOAD: $out"
 # the tag cache in a LOADed session
 n=$(q -d src -At -c "LOAD 'gdpr_crm'" -c "SELECT count(*) FROM gdpr._table_tags('zz_klant')")
 [ "$n" = 2 ] || fail "tag cache after LOAD: $n columns, expected 2"
@@ -89,9 +90,9 @@ echo "after restore:"; echo "$after"
 [ "$before" = "$after" ] || fail "labels or purposes differ after restore"
 # and the restored database still enforces the rules
 out=$(q -d dst -c "LOAD 'gdpr_crm'" -c "SECURITY LABEL FOR gdpr ON TABLE zz_klant IS 'RETAIN FROM email'" 2>&1 || true)
-echo "$out" | grep -q 'has type text' || fail "restored database does not check labels: $out"
+grep -q 'has type text' <<<"$out" || fail "restored database does not check labels: $out"
 out=$(q -d dst -c "SELECT gdpr.drop_purpose('nieuwsbrief')" 2>&1 || true)
-echo "$out" | grep -q 'still in use' || fail "restored purpose in use could be dropped: $out"
+grep -q 'still in use' <<<"$out" || fail "restored purpose in use could be dropped: $out"
 
 # the audit chain (with the tag.set / purpose.define entries) survived intact
 ok=$(q -d dst -At -c "SELECT ok FROM gdpr.verify_audit()")
