@@ -33,8 +33,11 @@
  * child row that has run out too (locked by an application, say) waits for
  * the next pass; deleting it would break or cascade into that row.
  *
- * Helpers that belong with the subject graph (graph.c) are here for now:
- * the reference graph (edges), the clock, clearing values.
+ * The reference graph, the clock, neutral values and the anonymization of a
+ * row come from graph.c (shared with erase).  What is expire's own lives
+ * here: "run out" thresholds per purpose, "kept by a row that stays"
+ * (ref_expr), the column-by-column clearing (clear_columns; it could move
+ * to graph.c), and the deletion of untagged rows below (delete_tree).
  *
  *-------------------------------------------------------------------------
  */
@@ -386,13 +389,15 @@ clear_columns(Oid rel)
 					skip = true;
 		}
 		if (att->attnotnull)
-			foreach(lc, gdpr_fks_of(rel))
 		{
-			GdprForeignKey *fk = (GdprForeignKey *) lfirst(lc);
+			foreach(lc, gdpr_fks_of(rel))
+			{
+				GdprForeignKey *fk = (GdprForeignKey *) lfirst(lc);
 
-			for (int k = 0; k < fk->nkeys; k++)
-				if (strcmp(fk->child_cols[k], cc->name) == 0)
-					skip = true;
+				for (int k = 0; k < fk->nkeys; k++)
+					if (strcmp(fk->child_cols[k], cc->name) == 0)
+						skip = true;
+			}
 		}
 		if (skip)
 			continue;
@@ -437,7 +442,13 @@ delete_tree(ExpCtx *ctx, Oid rel, const char *parent_cte, List *path)
 			continue;
 
 		cte = psprintf("gdpr_d%d", ++ctx->nctes);
-		if (ctx->dry_run)
+
+		/*
+		 * ON DELETE CASCADE: the foreign key's trigger deletes them at the
+		 * end of the statement (it fires per deleted row anyway); here they
+		 * are only counted, from the statement's snapshot.
+		 */
+		if (ctx->dry_run || deltype == 'c')
 			appendStringInfo(&ctx->ctes,
 							 ",\n%s AS (SELECT c.* FROM %s c WHERE %s IN (SELECT %s FROM %s p))",
 							 cte, gdpr_relation_name(fk->child_scan),
@@ -689,6 +700,20 @@ gdpr_expire_relation(Oid relid, int batch_size, bool dry_run, bool skip_locked)
 	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+
+	/*
+	 * Without a batch limit a pass may touch millions of rows, and the row
+	 * counts of the CTEs are unknown to the planner: hash joins, not nested
+	 * loops of index probes, and room for the hash tables.
+	 */
+	if (batch_size <= 0)
+	{
+		(void) set_config_option("enable_nestloop", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		if (work_mem < 64 * 1024)
+			(void) set_config_option("work_mem", "64MB", PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+	}
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.dry_run = dry_run;

@@ -70,6 +70,9 @@ int			gdpr_retention_runs_keep = 7 * 24 * 60;
 #define LAUNCHER_NAME	"gdpr_crm retention launcher"
 #define WORKER_TYPE		"gdpr_crm retention worker"
 
+/* batches per relation and pass, so one relation cannot starve the rest */
+#define MAX_BATCHES 1000
+
 /* how long a worker waits for a lock an application holds (ms) */
 #define WORKER_LOCK_TIMEOUT "2000"
 
@@ -500,13 +503,42 @@ worker_pass(void)
 	installed = gdpr_extension_installed();
 	if (installed)
 	{
-		List	   *found;
+		MemoryContext cxt = CurrentMemoryContext;
+		ResourceOwner owner = CurrentResourceOwner;
 
-		gdpr_prune_runs();
-		found = gdpr_expirable_relations();
-		oldcxt = MemoryContextSwitchTo(passcxt);
-		rels = list_copy(found);
-		MemoryContextSwitchTo(oldcxt);
+		/* a failure here skips this pass; the worker stays */
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			List	   *found;
+
+			gdpr_prune_runs();
+			found = gdpr_expirable_relations();
+			oldcxt = MemoryContextSwitchTo(passcxt);
+			rels = list_copy(found);
+			MemoryContextSwitchTo(oldcxt);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			ereport(LOG,
+					(errmsg("gdpr_crm retention: planning the pass failed: %s",
+							edata->message ? edata->message : "unknown error")));
+			FreeErrorData(edata);
+			rels = NIL;
+		}
+		PG_END_TRY();
 	}
 	worker_commit();
 
@@ -514,7 +546,8 @@ worker_pass(void)
 	{
 		Oid			relid = lfirst_oid(lc);
 
-		for (;;)
+		/* at most MAX_BATCHES per relation and pass; the next pass goes on */
+		for (int nbatch = 0; nbatch < MAX_BATCHES; nbatch++)
 		{
 			int64		done;
 			int			batch = gdpr_retention_batch_size;
