@@ -158,6 +158,31 @@ CREATE TABLE eg.late (id int PRIMARY KEY, person_id int REFERENCES eg.person);
 INSERT INTO eg.late VALUES (1, 5);
 SELECT * FROM gdpr.erase('eg.person', 5) ORDER BY relation::text, action;
 
+-- a graph where nothing can be kept is erased by one statement (the fused
+-- path); its result equals the dry run's (the general path)
+CREATE TABLE eg.club (id int PRIMARY KEY, name text, invited_by int REFERENCES eg.club);
+SECURITY LABEL FOR gdpr ON TABLE eg.club IS 'SUBJECT KEY (id)';
+SECURITY LABEL FOR gdpr ON COLUMN eg.club.name IS 'PURPOSE eg_service';
+CREATE TABLE eg.visit (club_id int REFERENCES eg.club, n int, PRIMARY KEY (club_id, n));
+CREATE TABLE eg.visit_item (club_id int, n int, item text,
+  FOREIGN KEY (club_id, n) REFERENCES eg.visit ON DELETE CASCADE);
+CREATE TABLE eg.club_note (club_ref int, body text);
+SECURITY LABEL FOR gdpr ON TABLE eg.club_note IS 'BELONGS TO eg.club (club_ref)';
+INSERT INTO eg.club VALUES (1, 'one', NULL), (2, 'two', 1), (3, 'three', 1), (4, 'four', 2);
+INSERT INTO eg.visit SELECT c, n FROM generate_series(1, 4) c, generate_series(1, 3) n;
+INSERT INTO eg.visit_item SELECT club_id, n, 'i' || k FROM eg.visit, generate_series(1, 2) k;
+INSERT INTO eg.club_note SELECT c, 'note' FROM generate_series(1, 4) c, generate_series(1, 2);
+CREATE TABLE eg.fplan AS SELECT * FROM gdpr.erase('eg.club', 1, dry_run => true);
+CREATE TABLE eg.fdone AS SELECT * FROM gdpr.erase('eg.club', 1);
+SELECT * FROM eg.fdone ORDER BY relation::text, action;
+SELECT count(*) AS differences FROM
+  ((SELECT * FROM eg.fplan EXCEPT ALL SELECT * FROM eg.fdone)
+   UNION ALL (SELECT * FROM eg.fdone EXCEPT ALL SELECT * FROM eg.fplan)) d;
+SELECT id, invited_by FROM eg.club ORDER BY id;
+SELECT club_id, count(*) FROM eg.visit_item GROUP BY 1 ORDER BY 1;
+SELECT club_ref, count(*) FROM eg.club_note GROUP BY 1 ORDER BY 1;
+SELECT * FROM gdpr.erase('eg.club', 1);
+
 DROP SCHEMA eg CASCADE;
 DROP OWNED BY eg_dpo;
 DROP ROLE eg_dpo;

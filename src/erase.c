@@ -333,6 +333,16 @@ exec_stmt(GdprGraph *g, const char *sql, Params *params, bool small)
 								 NULL, false, 0);
 }
 
+/* "a.c1, a.c2" (a select list) */
+static void
+append_list(StringInfo buf, const char *alias, char **cols, int ncols)
+{
+	int			c;
+
+	for (c = 0; c < ncols; c++)
+		appendStringInfo(buf, "%s%s.%s", c > 0 ? ", " : "", alias, cols[c]);
+}
+
 /* run a statement of the graph that returns (tableoid, ctid) rows */
 static void
 run_rows(EraseState *st, const char *sql, Params *params)
@@ -1279,7 +1289,7 @@ fused_prepare(GdprGraph *g)
 					appendStringInfoString(&sql, " OR ");
 				append_cols(&sql, "t", e->fk->child_cols, e->fk->nkeys);
 				appendStringInfoString(&sql, " IN (SELECT ");
-				append_cols(&sql, "p", e->fk->parent_cols, e->fk->nkeys);
+				append_list(&sql, "p", e->fk->parent_cols, e->fk->nkeys);
 				appendStringInfo(&sql, " FROM gdpr_d%d p)", e->parent);
 				first = false;
 			}
@@ -1347,7 +1357,7 @@ fused_prepare(GdprGraph *g)
 				appendStringInfoString(&sql, firstcond ? "" : " OR ");
 				append_cols(&sql, "t", e->fk->child_cols, e->fk->nkeys);
 				appendStringInfoString(&sql, " IN (SELECT ");
-				append_cols(&sql, "p", e->fk->parent_cols, e->fk->nkeys);
+				append_list(&sql, "p", e->fk->parent_cols, e->fk->nkeys);
 				appendStringInfo(&sql, " FROM gdpr_d%d p)", e->parent);
 				firstcond = false;
 			}
@@ -1365,7 +1375,7 @@ fused_prepare(GdprGraph *g)
 			appendStringInfoString(&sql, first ? "(" : " OR ");
 			append_cols(&sql, "t", e->fk->child_cols, e->fk->nkeys);
 			appendStringInfoString(&sql, " IN (SELECT ");
-			append_cols(&sql, "p", e->fk->parent_cols, e->fk->nkeys);
+			append_list(&sql, "p", e->fk->parent_cols, e->fk->nkeys);
 			appendStringInfo(&sql, " FROM gdpr_d%d p)", e->parent);
 			first = false;
 		}
