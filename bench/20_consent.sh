@@ -107,9 +107,11 @@ scans() {
 			echo "SELECT $AGG FROM customers_marketing;"
 			echo '\echo naive'
 			echo "SELECT $AGG FROM customers_marketing_exists;"
+			echo '\echo check'
+			echo "SELECT $AGG, count(*) FILTER (WHERE gdpr.may_process('customers', id, 'marketing')) FROM customers;"
 		done
 	} | $PSQL -d $DB -At >"$TMP/scans.out"
-	for v in base view naive; do
+	for v in base view naive check; do
 		awk -v v="$v" '$0 == v {want = 1; next} want && /^Time:/ {print $2; want = 0}' "$TMP/scans.out" | median
 	done
 }
@@ -127,9 +129,9 @@ lookup() { # relation -> "tps first_ms"
 
 echo "== full scans ($SCANS rounds, median)" >&2
 set -- $(scans 0)
-base=$1 view=$2 naive=$3
+base=$1 view=$2 naive=$3 check=$4
 set -- $(scans 2)
-pbase=$1 pview=$2 pnaive=$3
+pbase=$1 pview=$2 pnaive=$3 pcheck=$4
 echo "== point lookups (pgbench -M prepared, ${SECS}s each, ${BENCH_ROUNDS:-3} rounds, median)" >&2
 ROUNDS=${BENCH_ROUNDS:-3}
 : >"$TMP/tps"
@@ -148,6 +150,7 @@ cat <<OUT
 consent bench: $N customers, 40% consent to marketing (load average: $(cut -d' ' -f1-3 /proc/loadavg))
   full scan, serial       base ${base} ms | purpose view ${view} ms | EXISTS view ${naive} ms
                           purpose view / base = $(ratio "$view" "$base")x (target <= 1.5)   EXISTS / base = $(ratio "$naive" "$base")x
+  the check on every row  base + may_process() for all $N rows: ${check} ms = $(ratio "$check" "$base")x serial, ${pcheck} ms = $(ratio "$pcheck" "$pbase")x with 2 workers
   full scan, 2 workers    base ${pbase} ms | purpose view ${pview} ms | EXISTS view ${pnaive} ms
                           purpose view / base = $(ratio "$pview" "$pbase")x (target <= 1.5)   EXISTS / base = $(ratio "$pnaive" "$pbase")x
   point lookup (tps)      base ${tbase} | purpose view ${tview} | EXISTS view ${tnaive}

@@ -214,8 +214,12 @@ static int64 consent_builds = 0;
 /* sharing with parallel workers */
 static char *consent_segments_guc = NULL;
 static char *consent_segments_published = NULL;
+static bool consent_publish_dirty = false;	/* sets or the GUC may have changed */
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static void consent_ExecutorStart(QueryDesc *queryDesc, int eflags);
+static void consent_xact_cb(XactEvent event, void *arg);
+static void consent_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
+							   SubTransactionId parentSubid, void *arg);
 
 /* the snapshot the cache is built with */
 static SnapshotData consent_snapshot_data = {SNAPSHOT_MVCC};
@@ -244,6 +248,7 @@ static void
 consent_set_invalidate(ConsentSet *set)
 {
 	set->valid = false;
+	consent_publish_dirty = true;
 	if (set->seg != NULL)
 	{
 		ConsentShared *h = (ConsentShared *) dsm_segment_address(set->seg);
@@ -312,6 +317,8 @@ gdpr_consent_init(void)
 							   NULL, NULL, NULL);
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = consent_ExecutorStart;
+	RegisterXactCallback(consent_xact_cb, NULL);
+	RegisterSubXactCallback(consent_subxact_cb, NULL);
 }
 
 /*
@@ -523,6 +530,7 @@ consent_set_share(ConsentSet *set)
 	memcpy(SHARED_KEYS(h), set->keys, sizeof(int64) * set->nactive);
 	memcpy(SHARED_AT(h), set->ats, sizeof(TimestampTz) * set->nactive);
 	set->seg = seg;
+	consent_publish_dirty = true;
 }
 
 /* the handles of the valid shared sets, "h1,h2,..." */
@@ -552,8 +560,10 @@ consent_publish(void)
 {
 	char	   *value;
 
-	if (IsInParallelMode() || IsParallelWorker() || consent_sets == NULL)
+	if (!consent_publish_dirty || IsInParallelMode() || IsParallelWorker() ||
+		consent_sets == NULL)
 		return;
+	consent_publish_dirty = false;
 	value = consent_segments_value();
 	if (consent_segments_published != NULL &&
 		strcmp(value, consent_segments_published) == 0 &&
@@ -566,6 +576,22 @@ consent_publish(void)
 	if (consent_segments_published)
 		pfree(consent_segments_published);
 	consent_segments_published = MemoryContextStrdup(TopMemoryContext, value);
+}
+
+/* an aborted transaction undoes the GUC setting: publish again */
+static void
+consent_xact_cb(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT)
+		consent_publish_dirty = true;
+}
+
+static void
+consent_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
+				   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		consent_publish_dirty = true;
 }
 
 static void
