@@ -353,3 +353,30 @@ RESET search_path;
 DROP SCHEMA labels_test CASCADE;
 SELECT gdpr.drop_purpose(name) FROM gdpr.purposes WHERE name IN ('lt_levering', 'lt_nieuwsbrief', 'lt_facturen', 'LT_Mixed');
 SELECT count(*) FROM pg_seclabel WHERE provider = 'gdpr';
+
+-- DROP EXTENSION leaves the labels in pg_seclabel; while it is gone they
+-- cannot be set, renames still keep them in step, and they are back in
+-- force after CREATE EXTENSION
+CREATE DATABASE labels_dropext TEMPLATE chinook_tpl;
+\c labels_dropext
+SET client_min_messages = warning;
+\set SHOW_CONTEXT never
+SELECT gdpr.define_purpose('sales', 'contract');
+SECURITY LABEL FOR gdpr ON TABLE customer IS 'SUBJECT KEY (customer_id)';
+SECURITY LABEL FOR gdpr ON COLUMN customer.email IS 'PURPOSE sales CATEGORY contact.email';
+SECURITY LABEL FOR gdpr ON TABLE invoice IS 'RETAIN FROM invoice_date';
+DROP EXTENSION gdpr_crm;
+SELECT objoid::regclass, objsubid, label FROM pg_seclabel ORDER BY objoid::regclass::text, objsubid;
+SECURITY LABEL FOR gdpr ON COLUMN customer.phone IS 'PURPOSE sales';
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE customer RENAME COLUMN customer_id TO klant_id;
+ALTER TABLE invoice DROP COLUMN billing_state;
+SECURITY LABEL FOR gdpr ON COLUMN customer.email IS NULL;
+CREATE EXTENSION gdpr_crm;
+SELECT * FROM gdpr.subject_tables;
+SELECT relation, retain_from FROM gdpr.table_labels ORDER BY relation::text;
+SELECT count(*) FROM gdpr.column_tags;
+ALTER TABLE invoice DROP COLUMN invoice_date;
+\echo :LAST_ERROR_SQLSTATE
+\c contrib_regression
+DROP DATABASE labels_dropext;

@@ -35,9 +35,12 @@ static Oid	cached_schema_oid = InvalidOid;
 static void
 gdpr_schema_inval(Datum arg, Oid relid)
 {
-	/* a DROP/CREATE EXTENSION invalidates relations; cheap to recompute */
-	if (relid == InvalidOid)
-		cached_schema_oid = InvalidOid;
+	/*
+	 * A DROP/CREATE EXTENSION invalidates relations (the extension's own);
+	 * schema gdpr itself survives DROP EXTENSION, so any relation's
+	 * invalidation resets the cache.  Cheap to recompute.
+	 */
+	cached_schema_oid = InvalidOid;
 }
 
 void

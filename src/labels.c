@@ -89,6 +89,17 @@ const char *const gdpr_categories[] = {
 
 static bool has_gdpr_labels(Oid relid);
 
+/*
+ * The extension is installed in this database.  Checked by its table
+ * gdpr.purpose (a syscache lookup) rather than by schema gdpr, which
+ * survives DROP EXTENSION.
+ */
+static bool
+extension_ready(void)
+{
+	return OidIsValid(gdpr_table_oid("purpose", true));
+}
+
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static object_access_hook_type prev_object_access_hook = NULL;
 
@@ -987,7 +998,7 @@ gdpr_object_relabel(const ObjectAddress *object, const char *seclabel)
 			TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attisdropped)
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("gdpr labels are not supported on system columns")));
+					 errmsg("gdpr labels are only supported on user columns")));
 		att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
 		attname = NameStr(att->attname);
 		if (att->attgenerated && seclabel != NULL)
@@ -1004,7 +1015,7 @@ gdpr_object_relabel(const ObjectAddress *object, const char *seclabel)
 		}
 	}
 
-	installed = gdpr_extension_installed();
+	installed = extension_ready();
 	if (seclabel != NULL && !installed)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1043,6 +1054,7 @@ gdpr_object_relabel(const ObjectAddress *object, const char *seclabel)
 					 errdetail("These tables BELONG TO it: %s.", deps),
 					 errhint("Remove or change their BELONGS TO labels first.")));
 	}
+
 	/*
 	 * Audit real changes (setting the same text again is no change).  A
 	 * restore (check_function_bodies off, run by a superuser) brings back
@@ -1527,7 +1539,8 @@ rewrite_renamed_labels(List *resolved)
 		escape_json(&buf, r->old_label);
 		appendStringInfoString(&buf, ", \"reason\": \"rename\"}");
 		details = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
-		gdpr_audit_change("tag.set", r->relid, details);
+		if (extension_ready())
+			gdpr_audit_change("tag.set", r->relid, details);
 	}
 }
 
@@ -1582,8 +1595,8 @@ gdpr_labels_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	List	   *resolved = NIL;
 	bool		track;
 
-	track = is_rename_ddl(pstmt->utilityStmt) && IsTransactionState() &&
-		gdpr_extension_installed();
+	/* labels stay in step even while the extension is not installed */
+	track = is_rename_ddl(pstmt->utilityStmt) && IsTransactionState();
 	if (track)
 		resolved = resolve_all_table_labels();
 
@@ -1602,7 +1615,7 @@ gdpr_labels_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	/* ALTER COLUMN TYPE must not take RETAIN FROM off date/timestamp */
 	if (IsA(pstmt->utilityStmt, AlterTableStmt) && IsTransactionState() &&
-		gdpr_extension_installed())
+		extension_ready())
 	{
 		AlterTableStmt *stmt = (AlterTableStmt *) pstmt->utilityStmt;
 		Oid			relid;
@@ -1658,7 +1671,7 @@ gdpr_labels_object_access(ObjectAccessType access, Oid classId,
 		const char *clause = NULL;
 		char	   *attname;
 
-		if (label == NULL)
+		if (label == NULL || !extension_ready())
 			return;
 		attname = get_attname(objectId, subId, true);
 		if (attname == NULL)
