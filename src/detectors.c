@@ -612,8 +612,10 @@ gdpr_is_iban(const char *s, size_t len)
 /* ---------------------------------------------------------------- BSN */
 
 /*
- * Burgerservicenummer: 9 digits (separators '.', ' ', '-' allowed between
- * groups), 11-test with weights 9..2 and -1 for the last digit.
+ * Burgerservicenummer: 9 digits, 11-test with weights 9..2 and -1 for the
+ * last digit.  Written plain (123456782) or in groups 3-3-3 (123.456.782)
+ * or 4-2-3 (1234.56.782) with one kind of separator: '.', ' ' or '-'.
+ * Amounts such as 5479998.63 are no BSN.
  */
 bool
 gdpr_is_bsn(const char *s, size_t len)
@@ -622,12 +624,15 @@ gdpr_is_bsn(const char *s, size_t len)
 	int			d[9];
 	int			n = 0,
 				sum = 0,
-				i;
+				i,
+				nsep = 0;
+	int			seppos[2] = {0, 0};
+	unsigned char sepchar = 0;
 	size_t		k;
 
 	trim(&s, &len);
 	p = (const unsigned char *) s;
-	if (len < 9 || len > 13)
+	if (len < 9 || len > 11)
 		return false;
 	for (k = 0; k < len; k++)
 	{
@@ -637,13 +642,18 @@ gdpr_is_bsn(const char *s, size_t len)
 				return false;
 			d[n++] = p[k] - '0';
 		}
-		else if ((p[k] == '.' || p[k] == ' ' || p[k] == '-') &&
-				 k > 0 && IS_DIGIT(p[k - 1]) && k + 1 < len && IS_DIGIT(p[k + 1]))
-			continue;
+		else if ((p[k] == '.' || p[k] == ' ' || p[k] == '-') && nsep < 2 &&
+				 (sepchar == 0 || sepchar == p[k]))
+		{
+			sepchar = p[k];
+			seppos[nsep++] = n; /* digits before the separator */
+		}
 		else
 			return false;
 	}
 	if (n != 9)
+		return false;
+	if (nsep == 1 || (nsep == 2 && !(seppos[1] == 6 && (seppos[0] == 3 || seppos[0] == 4))))
 		return false;
 	for (i = 0; i < 8; i++)
 		sum += (9 - i) * d[i];

@@ -522,8 +522,18 @@ content_evidence(const DiscColumn *c, GdprDetector *best)
 	for (i = 0; i < (int) lengthof(detector_weights); i++)
 	{
 		const DetectorWeight *w = &detector_weights[i];
-		double		share = (double) c->counts[w->det] / nn;
+		int64		matched = c->counts[w->det];
+		double		share;
 		double		cf;
+
+		/* free text that mentions it, or holds nothing else: both count */
+		if (w->det == GDPR_DET_EMAIL_TEXT)
+			matched += c->counts[GDPR_DET_EMAIL];
+		else if (w->det == GDPR_DET_PHONE_TEXT)
+			matched += c->counts[GDPR_DET_PHONE];
+		else if (w->det == GDPR_DET_IBAN_TEXT)
+			matched += c->counts[GDPR_DET_IBAN];
+		share = (double) matched / nn;
 
 		if (share < w->min_share)
 			continue;
@@ -584,10 +594,21 @@ evaluate_column(DiscTable *t, DiscColumn *c, bool address_context,
 		content_conf = content_evidence(c, &det);
 		if (content_conf > 0)
 		{
+			int64		matched = c->counts[det];
+
 			content_cat = gdpr_detector_category(det);
+
+			if (det == GDPR_DET_EMAIL_TEXT)
+				matched += c->counts[GDPR_DET_EMAIL];
+			else if (det == GDPR_DET_PHONE_TEXT)
+				matched += c->counts[GDPR_DET_PHONE];
+			else if (det == GDPR_DET_IBAN_TEXT)
+				matched += c->counts[GDPR_DET_IBAN];
 			appendStringInfo(&ev, "content: %s matched %s of %lld sampled values",
 							 gdpr_detector_names[det],
-							 pct(c->counts[det], nn), (long long) nn);
+							 pct(matched, nn), (long long) nn);
+			if (matched != c->counts[det])
+				appendStringInfo(&ev, " (%s inside text)", pct(c->counts[det], nn));
 			if (det == GDPR_DET_PHONE_LOOSE && c->counts[GDPR_DET_PHONE] > 0)
 				appendStringInfo(&ev, " (strict phone %s)",
 								 pct(c->counts[GDPR_DET_PHONE], nn));
