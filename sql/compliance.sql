@@ -24,6 +24,11 @@ CREATE ROLE gdpr_compliance_clerk;
 GRANT USAGE ON SCHEMA shop TO gdpr_compliance_clerk;
 GRANT SELECT ON shop.klant TO gdpr_compliance_clerk;
 GRANT SELECT (naam) ON shop.klant TO PUBLIC;
+-- a partitioned table: a grant on one partition bypasses the views too
+CREATE TABLE shop.bezoek (id int, klant_id int REFERENCES shop.klant, op date, ip inet) PARTITION BY RANGE (op);
+CREATE TABLE shop.bezoek_2026 PARTITION OF shop.bezoek FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+SECURITY LABEL FOR gdpr ON COLUMN shop.bezoek.ip IS 'PURPOSE levering CATEGORY identifier.online';
+GRANT SELECT ON shop.bezoek_2026 TO gdpr_compliance_clerk;
 SELECT gdpr.request('shop.klant', 1, 'access', '2026-01-01 12:00+00');
 SELECT gdpr.report_breach('USB-stick kwijt', '2026-02-01 08:00+00', '{shop.klant}');
 
@@ -38,6 +43,7 @@ SELECT status, detail LIKE 'shop.klant.telefoon %' AS names_it, detail LIKE '%gd
 -- fix everything
 SECURITY LABEL FOR gdpr ON COLUMN shop.klant.telefoon IS 'PURPOSE levering CATEGORY contact.phone';
 REVOKE SELECT ON shop.klant FROM gdpr_compliance_clerk;
+REVOKE SELECT ON shop.bezoek_2026 FROM gdpr_compliance_clerk;
 REVOKE SELECT (naam) ON shop.klant FROM PUBLIC;
 SELECT gdpr.create_purpose_view('shop.klant', 'nieuwsbrief') IS NOT NULL AS view_created;
 SELECT gdpr.register_processor('HostNL B.V.', 'NL', '2021-01-01', '2999-01-01', '{levering}');

@@ -1011,10 +1011,30 @@ purpose_arg_matches(ConsentFnCache *fc, Datum purpose)
 	return false;
 }
 
+/* finished call-site setups, per (subject, argument type, purpose) */
+typedef struct ConsentFnTemplateKey
+{
+	Oid			subject;
+	Oid			argtype;
+	char		purpose[NAMEDATALEN];
+} ConsentFnTemplateKey;
+
+typedef struct ConsentFnTemplate
+{
+	ConsentFnTemplateKey key;
+	ConsentFnCache fc;
+} ConsentFnTemplate;
+
+static HTAB *fn_templates = NULL;
+
 static ConsentFnCache *
 consent_fn_setup(FunctionCallInfo fcinfo, Oid subject, Datum purpose)
 {
 	ConsentFnCache *fc = (ConsentFnCache *) fcinfo->flinfo->fn_extra;
+	ConsentFnTemplateKey tkey;
+	text	   *pt;
+	Oid			argtype;
+	uint64		gen_start;
 	char	   *pname;
 	const GdprPurpose *p;
 	Oid			outfn;
@@ -1030,25 +1050,73 @@ consent_fn_setup(FunctionCallInfo fcinfo, Oid subject, Datum purpose)
 		fcinfo->flinfo->fn_extra = fc;
 	}
 	fc->gen = 0;				/* not valid until complete */
-	pname = text_to_cstring(DatumGetTextPP(purpose));
-	p = purpose_lookup(pname, false);	/* raises for an unknown purpose */
-	strlcpy(fc->purpose, p->name, NAMEDATALEN);
-	fc->consent_basis = (p->basis == GDPR_BASIS_CONSENT);
-	fc->purpose_ptr = (strcmp(pname, p->name) == 0) ? purpose : (Datum) 0;
-	subject_info(subject, &fc->si);
-	fc->subject = subject;
-	fc->argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
-	if (!OidIsValid(fc->argtype))
+	argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	if (!OidIsValid(argtype))
 		ereport(ERROR,
 				(errcode(ERRCODE_INDETERMINATE_DATATYPE),
 				 errmsg("could not determine the type of subject_key")));
+
+	/*
+	 * A prepared statement gets a fresh fn_extra at every execution: keep the
+	 * finished setups per backend, so a point lookup costs one hash probe.
+	 */
+	pt = DatumGetTextPP(purpose);
+	memset(&tkey, 0, sizeof(tkey));
+	tkey.subject = subject;
+	tkey.argtype = argtype;
+	if (VARSIZE_ANY_EXHDR(pt) < NAMEDATALEN)
+	{
+		memcpy(tkey.purpose, VARDATA_ANY(pt), VARSIZE_ANY_EXHDR(pt));
+		if (fn_templates != NULL)
+		{
+			ConsentFnTemplate *t = hash_search(fn_templates, &tkey, HASH_FIND, NULL);
+
+			if (t != NULL && t->fc.gen == consent_gen)
+			{
+				memcpy(fc, &t->fc, sizeof(ConsentFnCache));
+				fc->purpose_ptr = (Datum) 0;
+				return fc;
+			}
+		}
+	}
+
+	gen_start = consent_gen;
+	pname = text_to_cstring(pt);
+	p = purpose_lookup(pname, false);	/* raises for an unknown purpose */
+	strlcpy(fc->purpose, p->name, NAMEDATALEN);
+	fc->consent_basis = (p->basis == GDPR_BASIS_CONSENT);
+	fc->purpose_ptr = (Datum) 0;
+	subject_info(subject, &fc->si);
+	fc->subject = subject;
+	fc->argtype = argtype;
 	fc->arg_int = (fc->argtype == INT2OID || fc->argtype == INT4OID ||
 				   fc->argtype == INT8OID);
 	getTypeOutputInfo(fc->si.keytype, &outfn, &isvarlena);
-	fmgr_info_cxt(outfn, &fc->keyout, fcinfo->flinfo->fn_mcxt);
+	fmgr_info_cxt(outfn, &fc->keyout, CacheMemoryContext);
 	fc->set = consent_set_lookup(fc->si.relid, fc->purpose, fc->si.byval);
-	/* setup may have processed invalidations; take the generation last */
-	fc->gen = consent_gen;
+	/* an invalidation during the setup makes the next call redo it */
+	fc->gen = gen_start;
+	if (tkey.purpose[0] != '\0' && gen_start == consent_gen)
+	{
+		ConsentFnTemplate *t;
+
+		if (fn_templates == NULL)
+		{
+			HASHCTL		ctl;
+
+			memset(&ctl, 0, sizeof(ctl));
+			ctl.keysize = sizeof(ConsentFnTemplateKey);
+			ctl.entrysize = sizeof(ConsentFnTemplate);
+			ctl.hcxt = CacheMemoryContext;
+			fn_templates = hash_create("gdpr consent call sites", 16, &ctl,
+									   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		}
+		if (hash_get_num_entries(fn_templates) < 1024)
+		{
+			t = hash_search(fn_templates, &tkey, HASH_ENTER, NULL);
+			memcpy(&t->fc, fc, sizeof(ConsentFnCache));
+		}
+	}
 	return fc;
 }
 

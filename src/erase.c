@@ -31,6 +31,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "parser/parse_coerce.h"
+#include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -1265,6 +1266,8 @@ fused_prepare(GdprGraph *g)
 	initStringInfo(&sel);
 	g->fused_node = palloc(sizeof(int) * g->nnodes * 2);
 	g->fused_what = palloc(sizeof(char) * g->nnodes * 2);
+	g->fused_set = palloc(sizeof(int) * g->nnodes);
+	g->fused_nset = 0;
 	for (i = 0; i < norder; i++)
 	{
 		int			node = order[i];
@@ -1273,8 +1276,32 @@ fused_prepare(GdprGraph *g)
 		ListCell   *lc;
 		bool		first = true;
 
-		appendStringInfo(&sql, "%sgdpr_d%d AS (DELETE FROM %s%s t WHERE ",
-						 i > 0 ? ", " : "", node, scan_only(nd->relid), nd->qname);
+		/*
+		 * A node all of whose incoming keys cascade is deleted by the
+		 * foreign-key triggers themselves (counted from the transaction's
+		 * statistics): the CTE only selects the keys its children need.
+		 */
+		bool		cascaded = (node != 0);
+
+		for (k = 0; k < g->nedges; k++)
+		{
+			GdprGraphEdge *e = &g->edges[k];
+
+			if (e->kind == GDPR_EDGE_DOWN && e->child == node &&
+				(e->fk->ondelete != 'c' || !OidIsValid(e->fk->conoid)))
+				cascaded = false;
+		}
+		if (cascaded)
+			appendStringInfo(&sql, "%sgdpr_d%d AS (SELECT 1 AS gdpr_one",
+							 i > 0 ? ", " : "", node);
+		foreach(lc, ret)
+			if (cascaded)
+				appendStringInfo(&sql, ", t.%s", (char *) lfirst(lc));
+		if (cascaded)
+			appendStringInfo(&sql, " FROM %s%s t WHERE ", scan_only(nd->relid), nd->qname);
+		else
+			appendStringInfo(&sql, "%sgdpr_d%d AS (DELETE FROM %s%s t WHERE ",
+							 i > 0 ? ", " : "", node, scan_only(nd->relid), nd->qname);
 		if (node == 0)
 			appendStringInfo(&sql, "t.%s = $1", g->keycol);
 		else
@@ -1294,15 +1321,14 @@ fused_prepare(GdprGraph *g)
 				first = false;
 			}
 		}
-		appendStringInfoString(&sql, " RETURNING 1 AS gdpr_one");
-		foreach(lc, ret)
-			appendStringInfo(&sql, ", t.%s", (char *) lfirst(lc));
+		if (!cascaded)
+		{
+			appendStringInfoString(&sql, " RETURNING 1 AS gdpr_one");
+			foreach(lc, ret)
+				appendStringInfo(&sql, ", t.%s", (char *) lfirst(lc));
+		}
 		appendStringInfoChar(&sql, ')');
-		appendStringInfo(&sel, "%s(SELECT pg_catalog.count(*) FROM gdpr_d%d)",
-						 ncols > 0 ? ", " : "", node);
-		g->fused_node[ncols] = node;
-		g->fused_what[ncols] = 'd';
-		ncols++;
+		g->fused_set[g->fused_nset++] = node;
 	}
 	/* links of other subjects to the deleted rows: set NULL */
 	for (i = 0; i < g->nnodes; i++)
@@ -1383,15 +1409,41 @@ fused_prepare(GdprGraph *g)
 		if (i == 0)
 			appendStringInfo(&sql, " AND t.%s IS DISTINCT FROM $1", g->keycol);
 		appendStringInfoString(&sql, " RETURNING 1)");
-		appendStringInfo(&sel, ", (SELECT pg_catalog.count(*) FROM gdpr_l%d)", i);
+		appendStringInfo(&sel, "%s(SELECT pg_catalog.count(*) FROM gdpr_l%d)",
+						 ncols > 0 ? ", " : "", i);
 		g->fused_node[ncols] = i;
 		g->fused_what[ncols] = 'l';
 		ncols++;
 	}
-	g->fused_sql = psprintf("WITH %s SELECT %s", sql.data, sel.data);
+	g->fused_sql = psprintf("WITH %s SELECT %s", sql.data,
+							ncols > 0 ? sel.data : "1");
 	MemoryContextSwitchTo(old);
 	g->fused_ncols = ncols;
 	g->fused_state = 1;
+}
+
+/*
+ * Rows deleted from a node's tables so far in this transaction (the
+ * transaction-local statistics, as pg_stat_get_xact_tuples_deleted()).
+ */
+static int64
+node_xact_deleted(GdprGraphNode *n)
+{
+	int64		result = 0;
+	int			l;
+
+	for (l = 0; l < n->nleaves; l++)
+	{
+		PgStat_TableStatus *tab = find_tabstat_entry(n->leaves[l]);
+		PgStat_TableXactStatus *trans;
+
+		if (tab == NULL)
+			continue;
+		result += tab->t_counts.t_tuples_deleted;
+		for (trans = tab->trans; trans != NULL; trans = trans->upper)
+			result += trans->tuples_deleted;
+	}
+	return result;
 }
 
 /* run the fused statement; counts per node into st */
@@ -1402,6 +1454,7 @@ fused_run(EraseState *st, Datum key)
 	int			ret;
 	int			i;
 	char	   *lock;
+	int64	   *before;
 
 	/*
 	 * Lock the subject row first, in a statement of its own: concurrent
@@ -1417,10 +1470,16 @@ fused_run(EraseState *st, Datum key)
 	if (SPI_processed == 0)
 		return;					/* no such subject: nothing to do */
 
+	before = palloc0(sizeof(int64) * g->nnodes);
+	for (i = 0; i < g->fused_nset; i++)
+		before[g->fused_set[i]] = node_xact_deleted(&g->nodes[g->fused_set[i]]);
 	ret = SPI_execute_plan(gdpr_graph_plan(g, g->fused_sql, 1, &g->keytype),
 						   &key, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "gdpr.erase: erasure failed: %s", SPI_result_code_string(ret));
+	for (i = 0; i < g->fused_nset; i++)
+		st->ndeleted[g->fused_set[i]] =
+			node_xact_deleted(&g->nodes[g->fused_set[i]]) - before[g->fused_set[i]];
 	for (i = 0; i < g->fused_ncols; i++)
 	{
 		bool		isnull;
@@ -1429,10 +1488,7 @@ fused_run(EraseState *st, Datum key)
 
 		if (isnull)
 			n = 0;
-		if (g->fused_what[i] == 'd')
-			st->ndeleted[g->fused_node[i]] = n;
-		else
-			st->nlink[g->fused_node[i]] = n;
+		st->nlink[g->fused_node[i]] = n;
 	}
 }
 
@@ -1501,7 +1557,7 @@ erase_subject_spi(Oid subject, Datum key, Oid keytype, const char *reason,
 	st = erase_state_create(g);
 	if (g->fused_state == 0)
 		fused_prepare(g);
-	if (!dry_run && g->fused_state > 0)
+	if (!dry_run && g->fused_state > 0 && pgstat_track_counts)
 		fused_run(st, key);
 	else
 	{
@@ -1533,7 +1589,7 @@ erase_subject_spi(Oid subject, Datum key, Oid keytype, const char *reason,
 	if (dry_run)
 		return steps;
 
-	if (g->fused_state <= 0)
+	if (g->fused_state <= 0 || !pgstat_track_counts)
 		apply(st);
 	if (nconsent > 0)
 		(void) consent_events(g, keytext, true, key);

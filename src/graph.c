@@ -251,7 +251,7 @@ load_all_fks(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	ret = SPI_execute("SELECT c.oid, c.conrelid, c.confrelid, c.conkey, c.confkey, "
-					  "c.condeferrable "
+					  "c.condeferrable, c.confdeltype "
 					  "FROM pg_catalog.pg_constraint c "
 					  "WHERE c.contype = 'f' AND c.conparentid = 0 "
 					  "ORDER BY c.conrelid, c.conname",
@@ -277,6 +277,7 @@ load_all_fks(void)
 		conkey = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull));
 		confkey = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 5, &isnull));
 		fk->deferrable = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+		fk->ondelete = DatumGetChar(SPI_getbinval(tup, desc, 7, &isnull));
 		fk->child = gdpr_top_relation(fk->child_scan);
 		fk->parent = gdpr_top_relation(fk->parent_scan);
 		fk->child_cols = attnames_of(fk->child_scan, conkey, &n1);
@@ -327,6 +328,7 @@ load_all_fks(void)
 			fk->parent_cols[0] = pstrdup(quote_identifier(parentcol));
 			fk->child_nullable = nullable;
 			fk->deferrable = false;
+			fk->ondelete = 'a';
 			result = lappend(result, fk);
 			MemoryContextSwitchTo(oldcxt);
 		}

@@ -49,6 +49,7 @@ typedef struct GdprForeignKey
 	char	  **parent_cols;	/* quoted column names */
 	bool		child_nullable; /* every referencing column is nullable */
 	bool		deferrable;
+	char		ondelete;		/* pg_constraint.confdeltype; 'a' for BELONGS TO */
 } GdprForeignKey;
 
 /* all foreign keys (and BELONGS TO links) referencing relid (top-most) */

@@ -81,7 +81,9 @@ typedef struct GdprGraph
 	char	   *fused_sql;
 	int			fused_ncols;
 	int		   *fused_node;
-	char	   *fused_what;		/* 'd' deleted, 'l' links cleared */
+	char	   *fused_what;		/* 'l' links cleared */
+	int		   *fused_set;		/* nodes whose deletions are counted */
+	int			fused_nset;
 } GdprGraph;
 
 /* the cached graph of a subject table; valid until the next call */

@@ -297,6 +297,14 @@ END;
 $$;
 REVOKE ALL ON FUNCTION gdpr._reg_path_from(regclass, jsonb) FROM PUBLIC;
 
+-- format('%I.%I', schema, table) of a relation, whatever the search_path.
+CREATE FUNCTION gdpr._relname(rel regclass) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE STRICT
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT format('%I.%I', n.nspname, c.relname)
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.oid = rel);
+
 -- An interval as text in one style whatever the session's IntervalStyle
 -- ("7 years", "1 year 1 mon"), for registers and exports.
 CREATE FUNCTION gdpr._interval_text(i interval) RETURNS text
@@ -345,7 +353,7 @@ WITH tags AS (
 )
 SELECT p.name AS purpose,
        p.legal_basis,
-       ARRAY(SELECT DISTINCT rs.subject::text
+       ARRAY(SELECT DISTINCT gdpr._relname(rs.subject)
                              || coalesce(' (' || obj_description(rs.subject, 'pg_class') || ')', '')
                FROM tags t JOIN rs ON rs.relation = t.relation
               WHERE t.purpose = p.name ORDER BY 1) AS subject_categories,
@@ -358,7 +366,7 @@ SELECT p.name AS purpose,
        coalesce(gdpr._interval_text(p.retention), 'no automatic expiry') AS retention,
        gdpr._security_measures(p.name, p.legal_basis, p.retention) AS security_measures,
        p.description,
-       ARRAY(SELECT DISTINCT t.relation::text FROM tags t WHERE t.purpose = p.name ORDER BY 1) AS relations
+       ARRAY(SELECT DISTINCT gdpr._relname(t.relation) FROM tags t WHERE t.purpose = p.name ORDER BY 1) AS relations
   FROM gdpr.purposes p;
 REVOKE ALL ON TABLE gdpr.processing_register FROM PUBLIC;
 COMMENT ON VIEW gdpr.processing_register IS

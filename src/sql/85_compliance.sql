@@ -131,6 +131,13 @@ BEGIN
                    bool_or(EXISTS (SELECT 1 FROM gdpr.purposes p
                                     WHERE p.name = ANY (t.purposes) AND p.legal_basis = 'consent')) AS consent_data
               FROM gdpr.column_tags t GROUP BY t.relation
+        ), targets AS (
+            -- a partition read directly bypasses the views just the same
+            SELECT t.relation, t.cols, t.consent_data FROM tagged t
+            UNION ALL
+            SELECT p.relid::regclass, t.cols, t.consent_data
+              FROM tagged t CROSS JOIN LATERAL pg_partition_tree(t.relation) p
+             WHERE p.relid <> t.relation::oid
         ), grantees AS (
             SELECT r.oid, r.rolname FROM pg_roles r
              WHERE NOT r.rolsuper AND r.rolname !~ '^pg_'
@@ -140,7 +147,7 @@ BEGIN
                ARRAY(SELECT c FROM unnest(t.cols) c
                       WHERE has_column_privilege(CASE WHEN g.oid = 0 THEN 'public' ELSE g.rolname END,
                                                  t.relation, c, 'SELECT')) AS readable
-          FROM tagged t
+          FROM targets t
           JOIN pg_class cl ON cl.oid = t.relation
          CROSS JOIN grantees g
          WHERE (g.oid = 0 OR NOT pg_has_role(g.oid, cl.relowner, 'USAGE'))
