@@ -79,4 +79,4 @@ mixed() { # name target scriptA scriptB clients seconds
 }
 mixed export 0.2 export_gdpr export_plain 1 $((SECS * ROUNDS))
 mixed estimate 0.5 estimate_gdpr estimate_plain 1 $((SECS * 3))
-psqlq -d postgres -c "DROP DATABASE $DB"
+[ -n "${BENCH_KEEP:-}" ] || psqlq -d postgres -c "DROP DATABASE $DB"
