@@ -67,8 +67,15 @@ measure_delete() {
 best_exp=999999
 best_del=999999
 for round in $(seq 1 "$ROUNDS"); do
-	build bench_exp_a 1
-	build bench_exp_b 0
+	# the copy built last is the one in shared buffers: it is also the one
+	# measured first, alternating between the two
+	if [ $((round % 2)) = 1 ]; then
+		build bench_exp_b 0
+		build bench_exp_a 1
+	else
+		build bench_exp_a 1
+		build bench_exp_b 0
+	fi
 	"${PSQL[@]}" -c "CHECKPOINT" >/dev/null
 	if [ $((round % 2)) = 1 ]; then
 		measure_expire; "${PSQL[@]}" -c "CHECKPOINT" >/dev/null; measure_delete

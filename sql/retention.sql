@@ -44,6 +44,11 @@ CREATE TABLE shop.order_line (
     n int,
     product text,
     PRIMARY KEY (order_id, n));
+-- gift wrapping (untagged) goes with its order through ON DELETE CASCADE:
+-- the schema's own doing, not listed
+CREATE TABLE shop.gift_wrap (
+    order_id int PRIMARY KEY REFERENCES shop.orders ON DELETE CASCADE,
+    paper text);
 CREATE TABLE shop.line_note (
     id int PRIMARY KEY,
     order_id int NOT NULL REFERENCES shop.orders,
@@ -99,6 +104,7 @@ INSERT INTO shop.orders VALUES
   (12, 2, '2999-01-01', 'fragile'),         -- runs
   (13, 4, '2000-01-01', NULL);              -- ran out: deleted (Dirk then goes too)
 INSERT INTO shop.order_line VALUES (10, 1, 'book'), (11, 1, 'pen'), (11, 2, 'ink'), (12, 1, 'vase'), (13, 1, 'cup');
+INSERT INTO shop.gift_wrap VALUES (11, 'red'), (12, 'blue');
 INSERT INTO shop.line_note VALUES (100, 11, 'happy birthday'), (101, 12, 'congrats');
 INSERT INTO shop.invoice VALUES
   (1000, 10, '2999-01-01', 'A. Lovelace'),   -- runs: keeps order 10 (anonymized) and Ada
@@ -139,6 +145,7 @@ SELECT count(DISTINCT handle) = count(*) AS handles_unique FROM shop.customer;
 SELECT * FROM shop.orders ORDER BY id;
 SELECT * FROM shop.order_line ORDER BY order_id, n;
 SELECT * FROM shop.line_note ORDER BY id;
+SELECT * FROM shop.gift_wrap ORDER BY order_id;
 SELECT * FROM shop.invoice ORDER BY id;
 -- contract 1: the 'forever' column keeps the row; marketing_ok cleared
 SELECT * FROM shop.contract ORDER BY id;
@@ -186,9 +193,19 @@ INSERT INTO shop.odd VALUES (1, '2000-01-01', '(1,2)');
 SELECT * FROM gdpr.expire();
 DROP TABLE shop.odd;
 
+-- the worker's way by hand: batches of 1 row, rows others hold skipped
+INSERT INTO shop.visit VALUES (4, 2, '2000-01-01', '10.0.0.4'), (5, 2, '2000-01-02', '10.0.0.5');
+SELECT * FROM gdpr.expire_nowait(1);
+-- one audit entry per batch: the first pass (2 rows), then two batches
+SELECT details->>'deleted' AS deleted FROM gdpr.audit_log
+ WHERE action = 'expire' AND relation = 'shop.visit'::regclass ORDER BY id;
+
 -- bad input and privileges
 SELECT * FROM gdpr.expire(NULL);
+SELECT * FROM gdpr.expire_nowait(0);
+SELECT * FROM gdpr.expire_nowait(NULL);
 SELECT has_function_privilege('public', 'gdpr.expire(boolean)', 'EXECUTE') AS public_may_expire,
+       has_function_privilege('public', 'gdpr.expire_nowait(integer)', 'EXECUTE') AS public_may_expire_nowait,
        has_table_privilege('public', 'gdpr.retention_runs', 'SELECT') AS public_sees_runs;
 
 -- settings: defined, units accepted in the file, reload-only

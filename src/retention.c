@@ -190,7 +190,9 @@ threshold_expr(List *names)
 	StringInfoData buf;
 	ListCell   *lc;
 
+	/* a scalar subquery: an init plan, computed once per statement */
 	initStringInfo(&buf);
+	appendStringInfoString(&buf, "(SELECT ");
 	if (list_length(names) > 1)
 		appendStringInfoString(&buf, "LEAST(");
 	foreach(lc, names)
@@ -203,7 +205,28 @@ threshold_expr(List *names)
 	}
 	if (list_length(names) > 1)
 		appendStringInfoChar(&buf, ')');
+	appendStringInfoChar(&buf, ')');
 	return buf.data;
+}
+
+/*
+ * The clock of rel's rows: the own RETAIN FROM column as it is (compared
+ * across types, and indexable), or graph.c's clock of the nearest
+ * referenced row.  NULL when there is none.
+ */
+static char *
+clock_of(Oid rel, const char *alias)
+{
+	const GdprTableTags *tags = gdpr_table_tags(rel);
+
+	if (tags != NULL && tags->retain_from != InvalidAttrNumber)
+	{
+		char	   *col = get_attname(rel, tags->retain_from, true);
+
+		if (col != NULL)
+			return psprintf("%s.%s", alias, quote_identifier(col));
+	}
+	return gdpr_clock_expr(rel, alias);
 }
 
 /* the row has run out as a whole; "false" when it never does */
@@ -219,7 +242,7 @@ row_expired_expr(Oid rel, const char *alias)
 	for (int i = 0; i < tags->ncolumns; i++)
 		if (!add_purposes(&tags->columns[i], &names))
 			return "false";
-	clock = gdpr_clock_expr(rel, alias);
+	clock = clock_of(rel, alias);
 	if (clock == NULL)
 		return "false";
 	return psprintf("COALESCE(%s < %s, false)", clock, threshold_expr(names));
@@ -423,6 +446,42 @@ clear_columns(Oid rel)
  * Untagged rows below deleted rows (order lines below an order)
  * ------------------------------------------------------------------------
  */
+/*
+ * What a deletion CTE of rel returns: the columns that rows below refer to
+ * (not the whole row: materializing it costs more than the deletion).
+ */
+static char *
+returning_list(Oid rel, const char *alias)
+{
+	List	   *cols = NIL;
+	ListCell   *lc;
+	StringInfoData buf;
+
+	foreach(lc, gdpr_fks_referencing(rel))
+	{
+		GdprForeignKey *fk = (GdprForeignKey *) lfirst(lc);
+
+		for (int i = 0; i < fk->nkeys; i++)
+		{
+			ListCell   *lc2;
+			bool		seen = false;
+
+			foreach(lc2, cols)
+				if (strcmp((char *) lfirst(lc2), fk->parent_cols[i]) == 0)
+					seen = true;
+			if (!seen)
+				cols = lappend(cols, fk->parent_cols[i]);
+		}
+	}
+	if (cols == NIL)
+		return "1";
+	initStringInfo(&buf);
+	foreach(lc, cols)
+		appendStringInfo(&buf, "%s%s.%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 alias, (char *) lfirst(lc));
+	return buf.data;
+}
+
 static void
 delete_tree(ExpCtx *ctx, Oid rel, const char *parent_cte, List *path)
 {
@@ -436,28 +495,28 @@ delete_tree(ExpCtx *ctx, Oid rel, const char *parent_cte, List *path)
 		char		deltype = fk_deltype(fk);
 		char	   *cte;
 
-		/* SET NULL / SET DEFAULT: those rows survive their parent */
+		/*
+		 * SET NULL / SET DEFAULT: those rows survive their parent.  ON
+		 * DELETE CASCADE: the foreign key deletes them (its trigger fires
+		 * per deleted row anyway), as it would for a plain DELETE; they are
+		 * the schema's doing and not listed.
+		 */
 		if (list_member_oid(path, fk->child) || rel_tagged(fk->child) ||
-			deltype == 'n' || deltype == 'd')
+			deltype == 'n' || deltype == 'd' || deltype == 'c')
 			continue;
 
 		cte = psprintf("gdpr_d%d", ++ctx->nctes);
-
-		/*
-		 * ON DELETE CASCADE: the foreign key's trigger deletes them at the
-		 * end of the statement (it fires per deleted row anyway); here they
-		 * are only counted, from the statement's snapshot.
-		 */
-		if (ctx->dry_run || deltype == 'c')
+		if (ctx->dry_run)
 			appendStringInfo(&ctx->ctes,
 							 ",\n%s AS (SELECT c.* FROM %s c WHERE %s IN (SELECT %s FROM %s p))",
 							 cte, gdpr_relation_name(fk->child_scan),
 							 key_list(fk, "c", true), key_list(fk, "p", false), parent_cte);
 		else
 			appendStringInfo(&ctx->ctes,
-							 ",\n%s AS (DELETE FROM %s c WHERE %s IN (SELECT %s FROM %s p) RETURNING c.*)",
+							 ",\n%s AS (DELETE FROM %s c WHERE %s IN (SELECT %s FROM %s p) RETURNING %s)",
 							 cte, gdpr_relation_name(fk->child_scan),
-							 key_list(fk, "c", true), key_list(fk, "p", false), parent_cte);
+							 key_list(fk, "c", true), key_list(fk, "p", false), parent_cte,
+							 returning_list(fk->child, "c"));
 		ctx->cte_relids = lappend_oid(ctx->cte_relids, fk->child);
 		delete_tree(ctx, fk->child, cte, lappend_oid(list_copy(path), fk->child));
 	}
@@ -507,13 +566,16 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 	char	   *rowcond;
 	char	   *cond;
 	char	   *index_cond = "";
+	List	   *rowpurposes = NIL;
+	bool		rowok = true;
+	bool		direct = !ctx->dry_run && !skip_locked && limit <= 0;
 	ListCell   *lc;
 	StringInfoData sql;
 	const char *rel = gdpr_relation_name(leaf);
 
 	if (tags == NULL || tags->ncolumns == 0)
 		return NULL;
-	clock = gdpr_clock_expr(top, "t");
+	clock = clock_of(top, "t");
 	if (clock == NULL)
 		return NULL;
 
@@ -525,6 +587,10 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 			td = ref_expr(ctx, top, "t", path, true);
 	}
 
+	/* the purposes of the row, when all of them have a retention */
+	for (int i = 0; i < tags->ncolumns && rowok; i++)
+		rowok = add_purposes(&tags->columns[i], &rowpurposes);
+
 	/* column level: each column whose purposes all ran out */
 	cols = clear_columns(top);
 	foreach(lc, cols)
@@ -534,6 +600,10 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 		char	   *cx = psprintf("COALESCE(%s < %s, false)", clock, th);
 
 		thresholds = lappend(thresholds, th);
+
+		/* tagged with every purpose of the row: runs out with the row */
+		if (rowok && list_length(cc->purposes) == list_length(rowpurposes))
+			continue;
 		colconds = lappend(colconds, psprintf("%s AND NOT (%s)", cx, cc->cleared));
 		nul_set = lappend(nul_set, psprintf("%s = CASE WHEN %s THEN %s ELSE t.%s END",
 											cc->name, cx, cc->neutral, cc->name));
@@ -561,12 +631,8 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 	/* a condition an index on the own RETAIN FROM column can serve */
 	if (tags->retain_from != InvalidAttrNumber)
 	{
-		List	   *rowpurposes = NIL;
-		bool		rowok = true;
 		char	   *col = get_attname(top, tags->retain_from, false);
 
-		for (int i = 0; i < tags->ncolumns && rowok; i++)
-			rowok = add_purposes(&tags->columns[i], &rowpurposes);
 		if (rowok)
 			thresholds = lappend(thresholds, threshold_expr(rowpurposes));
 		if (thresholds != NIL)
@@ -579,7 +645,52 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 	ctx->nctes = 0;
 	initStringInfo(&sql);
 
-	if (ctx->dry_run)
+	if (direct)
+	{
+		/*
+		 * One pass without limit and without skipping locked rows
+		 * (gdpr.expire()): no candidate list, each action a statement of its
+		 * own over the rows that qualify for it (disjoint: rx and kr decide),
+		 * waiting for rows others hold like any DELETE and re-checking them
+		 * afterwards.  Costs what a plain DELETE costs.
+		 */
+		bool		rows_expire = strcmp(rx, "false") != 0;
+		bool		anon_possible = rows_expire && strcmp(kr, "false") != 0 &&
+			anon_set != NULL && anon_needed != NULL;
+
+		/* in a WHERE clause the row condition needs no COALESCE */
+		if (rows_expire && rowok)
+			appendStringInfo(&sql,
+							 "WITH gdpr_del AS (DELETE FROM ONLY %s t WHERE %s < %s%s%s%s RETURNING %s)",
+							 rel, clock, threshold_expr(rowpurposes),
+							 strcmp(td, "false") == 0 ? "" : " AND NOT (",
+							 strcmp(td, "false") == 0 ? "" : td,
+							 strcmp(td, "false") == 0 ? "" : ")",
+							 returning_list(top, "t"));
+		else if (rows_expire)
+			appendStringInfo(&sql,
+							 "WITH gdpr_del AS (DELETE FROM ONLY %s t WHERE %s%s AND NOT (%s) RETURNING %s)",
+							 rel, index_cond, rx, td, returning_list(top, "t"));
+		else
+			appendStringInfoString(&sql, "WITH gdpr_del AS (SELECT 1 WHERE false)");
+		if (rows_expire)
+			delete_tree(ctx, top, "gdpr_del", path);
+		appendStringInfoString(&sql, ctx->ctes.data);
+		if (anon_possible)
+			appendStringInfo(&sql, ",\ngdpr_anon AS (UPDATE ONLY %s t SET %s WHERE %s%s AND (%s) AND %s RETURNING 1)",
+							 rel, anon_set, index_cond, rx, kr, anon_needed);
+		else
+			appendStringInfoString(&sql, ",\ngdpr_anon AS (SELECT 1 WHERE false)");
+		if (nul_set != NIL)
+			appendStringInfo(&sql, ",\ngdpr_nul AS (UPDATE ONLY %s t SET %s WHERE %sNOT %s AND ((%s)) RETURNING 1)",
+							 rel, join_list(nul_set, ", ", ""), index_cond, rx,
+							 join_list(colconds, ") OR (", "false"));
+		else
+			appendStringInfoString(&sql, ",\ngdpr_nul AS (SELECT 1 WHERE false)");
+		appendStringInfoString(&sql, "\nSELECT (SELECT count(*) FROM gdpr_del),"
+							   " (SELECT count(*) FROM gdpr_anon), (SELECT count(*) FROM gdpr_nul)");
+	}
+	else if (ctx->dry_run)
 	{
 		appendStringInfo(&sql,
 						 "WITH gdpr_cand AS MATERIALIZED (SELECT t.*, %s AS gdpr_rx, %s AS gdpr_kr"
@@ -598,11 +709,11 @@ build_batch_sql(ExpCtx *ctx, Oid leaf, int limit, bool skip_locked)
 		appendStringInfo(&sql,
 						 "WITH gdpr_cand AS MATERIALIZED (SELECT t.ctid AS tid, %s AS rx, %s AS kr"
 						 " FROM ONLY %s t WHERE %s(%s)%s%s),\n"
-						 "gdpr_del AS (DELETE FROM ONLY %s t WHERE t.ctid = ANY (ARRAY(SELECT tid FROM gdpr_cand WHERE rx AND NOT kr)) RETURNING t.*)",
+						 "gdpr_del AS (DELETE FROM ONLY %s t WHERE t.ctid = ANY (ARRAY(SELECT tid FROM gdpr_cand WHERE rx AND NOT kr)) RETURNING %s)",
 						 rx, kr, rel, index_cond, cond,
 						 limit > 0 ? psprintf(" LIMIT %d", limit) : "",
 						 skip_locked ? " FOR UPDATE OF t SKIP LOCKED" : "",
-						 rel);
+						 rel, returning_list(top, "t"));
 		delete_tree(ctx, top, "gdpr_del", path);
 		appendStringInfoString(&sql, ctx->ctes.data);
 		if (anon_set != NULL)
@@ -959,20 +1070,15 @@ gdpr_prune_runs(void)
  *		RETURNS TABLE(relation regclass, action text, rows bigint)
  * ------------------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(gdpr_expire);
-Datum
-gdpr_expire(PG_FUNCTION_ARGS)
+static void
+expire_pass(FunctionCallInfo fcinfo, bool dry_run, int batch_size)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	bool		dry_run;
 	List	   *rels;
 	List	   *all = NIL;
 	ListCell   *lc;
-
 	int			save_nestlevel;
 
-	GDPR_REQUIRE_ARG(0, "dry_run");
-	dry_run = PG_GETARG_BOOL(0);
 	InitMaterializedSRF(fcinfo, 0);
 	(void) gdpr_schema_oid(false);
 
@@ -986,20 +1092,30 @@ gdpr_expire(PG_FUNCTION_ARGS)
 	foreach(lc, rels)
 	{
 		Oid			relid = lfirst_oid(lc);
-		TimestampTz started = GetCurrentTimestamp();
-		List	   *steps;
-		ListCell   *lc2;
 
-		CHECK_FOR_INTERRUPTS();
-		steps = gdpr_expire_relation(relid, 0, dry_run, true);
-		foreach(lc2, steps)
+		/* batches (skipping locked rows) until one comes back short */
+		for (;;)
 		{
-			GdprPlanStep *s = (GdprPlanStep *) lfirst(lc2);
+			TimestampTz started = GetCurrentTimestamp();
+			List	   *steps;
+			ListCell   *lc2;
+			int64		done = 0;
 
-			all = add_step(all, s->relid, s->action, s->rows);
-			if (!dry_run)
-				gdpr_record_run(started, GetCurrentTimestamp(), s->relid,
-								s->action, s->rows, NULL, "expire()");
+			CHECK_FOR_INTERRUPTS();
+			steps = gdpr_expire_relation(relid, batch_size, dry_run, batch_size > 0);
+			foreach(lc2, steps)
+			{
+				GdprPlanStep *s = (GdprPlanStep *) lfirst(lc2);
+
+				all = add_step(all, s->relid, s->action, s->rows);
+				if (s->relid == gdpr_top_relation(relid))
+					done += s->rows;
+				if (!dry_run)
+					gdpr_record_run(started, GetCurrentTimestamp(), s->relid,
+									s->action, s->rows, NULL, "expire()");
+			}
+			if (batch_size <= 0 || done < batch_size)
+				break;
 		}
 	}
 
@@ -1015,6 +1131,46 @@ gdpr_expire(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	AtEOXact_GUC(true, save_nestlevel);
+}
+
+/*
+ * gdpr.expire(dry_run boolean DEFAULT false)
+ *		RETURNS TABLE(relation regclass, action text, rows bigint)
+ *
+ * One full pass, one statement per relation; rows others hold are waited
+ * for (and re-checked), like a DELETE.
+ */
+PG_FUNCTION_INFO_V1(gdpr_expire);
+Datum
+gdpr_expire(PG_FUNCTION_ARGS)
+{
+	GDPR_REQUIRE_ARG(0, "dry_run");
+	expire_pass(fcinfo, PG_GETARG_BOOL(0), 0);
+	return (Datum) 0;
+}
+
+/*
+ * gdpr.expire_nowait(batch_size integer DEFAULT 10000)
+ *		RETURNS TABLE(relation regclass, action text, rows bigint)
+ *
+ * One full pass the way the worker does it: batches of batch_size rows,
+ * rows others hold skipped (FOR UPDATE SKIP LOCKED), never waiting for
+ * them; in the caller's transaction.
+ */
+PG_FUNCTION_INFO_V1(gdpr_expire_nowait);
+Datum
+gdpr_expire_nowait(PG_FUNCTION_ARGS)
+{
+	int32		batch_size;
+
+	GDPR_REQUIRE_ARG(0, "batch_size");
+	batch_size = PG_GETARG_INT32(0);
+	if (batch_size <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be positive, not %d", batch_size),
+				 errhint("Give the number of rows per batch, e.g. 10000.")));
+	expire_pass(fcinfo, false, batch_size);
 	return (Datum) 0;
 }
 

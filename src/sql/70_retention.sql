@@ -34,4 +34,12 @@ RETURNS TABLE(relation regclass, action text, rows bigint)
     AS 'MODULE_PATHNAME', 'gdpr_expire';
 REVOKE ALL ON FUNCTION gdpr.expire(boolean) FROM PUBLIC;
 COMMENT ON FUNCTION gdpr.expire(boolean) IS
-    'One full retention pass now: columns whose purposes ran out are nulled, rows deleted or anonymized; dry_run only reports.';
+    'One full retention pass now: columns whose purposes ran out are nulled, rows deleted or anonymized (waits for rows others hold, like DELETE); dry_run only reports.';
+
+CREATE FUNCTION gdpr.expire_nowait(batch_size integer DEFAULT 10000)
+RETURNS TABLE(relation regclass, action text, rows bigint)
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'gdpr_expire_nowait';
+REVOKE ALL ON FUNCTION gdpr.expire_nowait(integer) FROM PUBLIC;
+COMMENT ON FUNCTION gdpr.expire_nowait(integer) IS
+    'One full retention pass the way the worker does it: batches, rows others hold skipped (never waits for them).';
