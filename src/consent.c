@@ -287,20 +287,23 @@ consent_relcache_cb(Datum arg, Oid relid)
 	{
 		HASH_SEQ_STATUS status;
 		ConsentSet *set;
-		bool		hit = false;
 
-		/* the subject table changed (labels, key column, DDL) */
+		/*
+		 * The subject table changed (labels, key column, DDL, or only its
+		 * statistics): call sites set up again (and rebuild the set if the
+		 * key's kind changed, see consent_fn_setup); the consent state is the
+		 * same, so a VACUUM or ANALYZE of the table costs no rebuild.
+		 */
 		hash_seq_init(&status, consent_sets);
 		while ((set = (ConsentSet *) hash_seq_search(&status)) != NULL)
 		{
 			if (set->key.subject == relid)
 			{
-				consent_set_invalidate(set);
-				hit = true;
+				consent_gen++;
+				hash_seq_term(&status);
+				break;
 			}
 		}
-		if (hit)
-			consent_gen++;
 	}
 }
 
@@ -1094,6 +1097,8 @@ consent_fn_setup(FunctionCallInfo fcinfo, Oid subject, Datum purpose)
 	getTypeOutputInfo(fc->si.keytype, &outfn, &isvarlena);
 	fmgr_info_cxt(outfn, &fc->keyout, CacheMemoryContext);
 	fc->set = consent_set_lookup(fc->si.relid, fc->purpose, fc->si.byval);
+	if (fc->set->byval != fc->si.byval)
+		fc->set->valid = false;	/* the key column changed kind */
 	/* an invalidation during the setup makes the next call redo it */
 	fc->gen = gen_start;
 	if (tkey.purpose[0] != '\0' && gen_start == consent_gen)
