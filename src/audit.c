@@ -25,6 +25,8 @@
  */
 #include "postgres.h"
 
+#include <sched.h>
+
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -49,6 +51,7 @@
 #include "port/pg_bswap.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -65,6 +68,9 @@
 #define GDPR_HASH_LEN		PG_SHA256_DIGEST_LENGTH
 #define GDPR_SECRET_LEN		32
 #define GDPR_SUBJECT_REF_LEN	(2 * GDPR_HASH_LEN)
+
+/* conditional attempts at the chain lock before sleeping on it */
+static int	audit_lock_spins = 50;
 
 /* domain separation tag of the canonical entry serialisation */
 #define AUDIT_HASH_TAG		"gdpr_crm.audit.v1"
@@ -145,6 +151,13 @@ static void audit_write_pending(void);
 void
 gdpr_audit_init(void)
 {
+	DefineCustomIntVariable("gdpr.audit_lock_spins",
+							"Attempts at the audit chain lock before sleeping on it.",
+							"Each failed attempt yields the CPU; 0 sleeps at once.",
+							&audit_lock_spins,
+							50, 0, 10000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
 	RegisterXactCallback(audit_xact_callback, NULL);
 	RegisterSubXactCallback(audit_subxact_callback, NULL);
 	CacheRegisterRelcacheCallback(audit_relcache_callback, (Datum) 0);
@@ -711,6 +724,27 @@ audit_read_head(Relation rel, Relation idx, Snapshot snapshot,
 	return found;
 }
 
+/*
+ * Take the chain lock.  It is held for a few microseconds per commit, so a
+ * waiter first retries briefly, yielding the CPU (the holder may be waiting
+ * for it), before it goes to sleep in the lock manager: a sleeping waiter
+ * needs a wakeup and a reschedule, which costs more than the whole locked
+ * section.
+ */
+static void
+audit_chain_lock(Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < audit_lock_spins; i++)
+	{
+		if (ConditionalLockDatabaseObject(RelationRelationId, relid, 0, ExclusiveLock))
+			return;
+		sched_yield();
+	}
+	LockDatabaseObject(RelationRelationId, relid, 0, ExclusiveLock);
+}
+
 static void
 audit_write_pending(void)
 {
@@ -785,7 +819,7 @@ audit_write_pending(void)
 	 * which would conflict with autovacuum and with readers' locks), released
 	 * at the end of the commit, after the commit has become visible.
 	 */
-	LockDatabaseObject(RelationRelationId, relid, 0, ExclusiveLock);
+	audit_chain_lock(relid);
 	chain_locked = relid;
 
 	memset(prev, 0, GDPR_HASH_LEN);
