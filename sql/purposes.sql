@@ -44,6 +44,22 @@ SELECT gdpr.drop_purpose('pt_nieuwsbrief');
 SELECT gdpr.drop_purpose('pt_facturen');
 SELECT name FROM gdpr.purposes WHERE name LIKE 'pt\_%' ORDER BY name;
 
+-- a purpose view and consent records also keep a purpose in use
+SELECT gdpr.define_purpose('pt_mail', 'consent', '2 years');
+CREATE TABLE purposes_test.lid (id int PRIMARY KEY, email text);
+INSERT INTO purposes_test.lid VALUES (1, 'lid@example.nl');
+SECURITY LABEL FOR gdpr ON TABLE purposes_test.lid IS 'SUBJECT KEY (id)';
+SECURITY LABEL FOR gdpr ON COLUMN purposes_test.lid.email IS 'PURPOSE pt_mail CATEGORY contact.email';
+SELECT gdpr.grant_consent('purposes_test.lid', 1, 'pt_mail', 'checkbox') > 0 AS granted;
+SELECT gdpr.create_purpose_view('purposes_test.lid', 'pt_mail');
+SELECT gdpr.drop_purpose('pt_mail');
+SELECT gdpr.untag_column('purposes_test.lid', 'email');
+SELECT gdpr.drop_purpose_view('purposes_test.lid_pt_mail');
+SELECT gdpr.drop_purpose('pt_mail');
+SELECT sum(rows) > 0 AS erased FROM gdpr.erase('purposes_test.lid', 1);
+SELECT gdpr.drop_purpose('pt_mail');
+SELECT count(*) FROM gdpr.purposes WHERE name = 'pt_mail';
+
 -- privileges: reading the registry is public, changing it is not
 CREATE ROLE purposes_test_user;
 SET ROLE purposes_test_user;
@@ -62,7 +78,7 @@ SELECT c.relname FROM pg_extension e, unnest(e.extconfig) cfg JOIN pg_class c ON
 SELECT action, details->>'purpose' AS purpose, details->>'legal_basis' AS basis,
        details->>'retention' AS retention, details->>'created' AS created,
        details->'previous'->>'retention' AS previous_retention, details->>'role' AS role
-  FROM gdpr.audit_log WHERE details->>'purpose' LIKE 'pt\_%' ORDER BY id;
+  FROM gdpr.audit_log WHERE details->>'purpose' LIKE 'pt\_%' AND action LIKE 'purpose.%' ORDER BY id;
 
 -- clean up
 DROP SCHEMA purposes_test CASCADE;
