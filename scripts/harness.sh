@@ -161,14 +161,21 @@ count_result() { # name ok|fail
 }
 
 # Parse pg_regress / pg_isolation_regress output: one line per test.
-count_regress_output() { # suite file
-	local line name
+# Every test named in $3 must have a verdict line: a test the runner never
+# reported (missing expected file, aborted run) counts as failed.
+count_regress_output() { # suite file "tests"
+	local line name t
+	local -A seen=()
 	while IFS= read -r line; do
 		if [[ $line =~ ^(test|ok|not\ ok|\ +)[[:space:]]*([A-Za-z0-9_]+)[[:space:]]+\.\.\.[[:space:]]+(ok|FAILED|failed) ]]; then
 			name=${BASH_REMATCH[2]}
+			seen[$name]=1
 			if [ "${BASH_REMATCH[3]}" = ok ]; then count_result "$1/$name" ok; else count_result "$1/$name" fail; fi
 		fi
 	done <"$2"
+	for t in $3; do
+		[ -n "${seen[$t]:-}" ] || count_result "$1/$t (no result)" fail
+	done
 }
 
 run_regress() {
@@ -184,7 +191,7 @@ run_regress() {
 		--load-extension=pgcrypto --load-extension=gdpr_crm --load-extension=pgtap \
 		$tests 2>&1 | tee "$WORK/regress/run.log"
 	set -e
-	count_regress_output regress "$WORK/regress/run.log"
+	count_regress_output regress "$WORK/regress/run.log" "$tests"
 	[ -f "$WORK/regress/regression.diffs" ] && log "diffs: $WORK/regress/regression.diffs"
 	return 0
 }
@@ -202,7 +209,7 @@ run_isolation() {
 		--load-extension=pgcrypto --load-extension=gdpr_crm \
 		$tests 2>&1 | tee "$WORK/isolation/run.log"
 	set -e
-	count_regress_output isolation "$WORK/isolation/run.log"
+	count_regress_output isolation "$WORK/isolation/run.log" "$tests"
 	[ -f "$WORK/isolation/regression.diffs" ] && log "diffs: $WORK/isolation/regression.diffs"
 	return 0
 }
