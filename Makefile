@@ -28,13 +28,16 @@ else
 include $(PGXS)
 endif
 
+# PGXS tracks no header dependencies: rebuild every object when a header changes.
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
+
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@
 
 # ---------------------------------------------------------------------------
 # The two commands of the README.  scripts/harness.sh installs what is
 # missing, builds, installs, runs a throwaway cluster as the postgres OS user.
-.PHONY: demo test bench sanitize fuzz deps cppcheck
+.PHONY: demo test bench sanitize fuzz load update-test deps cppcheck
 demo:
 	bash scripts/harness.sh demo
 test:
@@ -43,6 +46,16 @@ bench:
 	bash scripts/harness.sh bench
 deps:
 	bash scripts/harness.sh deps
+
+# Hardening suites longer than `make test` allows (docs/SECURITY.md).
+sanitize:
+	bash scripts/sanitize.sh
+fuzz:
+	bash test/fuzz/run.sh
+load:
+	bash test/load/run.sh
+update-test:
+	bash test/scripts/update_path.sh
 
 # Static analysis of our C code (one configuration: gcc on x86_64, so it
 # does not walk every #ifdef of the server headers).  Fails on any finding;

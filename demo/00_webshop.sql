@@ -51,7 +51,9 @@ CREATE TABLE winkel.bestelregels (
 
 CREATE TABLE winkel.facturen (
     factuur_id      serial PRIMARY KEY,
-    bestelling_id   int NOT NULL REFERENCES winkel.bestellingen,
+    -- the order number as printed on the invoice; deliberately no foreign key:
+    -- the tax office needs the invoice, not the order behind it
+    bestelling_id   int NOT NULL,
     klant_id        int NOT NULL REFERENCES winkel.klanten,
     factuurdatum    date NOT NULL,
     bedrag          numeric(10,2) NOT NULL,

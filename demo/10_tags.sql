@@ -34,9 +34,9 @@ SECURITY LABEL FOR gdpr ON COLUMN winkel.klanten.geboortedatum IS 'PURPOSE analy
 \o /dev/null
 SELECT gdpr.tag_column('winkel.adressen', c, '{levering,facturen}', 'contact.address')
   FROM unnest('{straat,huisnummer,postcode,woonplaats,land}'::name[]) c;
-SELECT gdpr.tag_column('winkel.bestellingen', 'totaal', '{levering,facturen}', 'financial');
-SELECT gdpr.tag_column('winkel.facturen', 'naam_op_factuur', '{facturen}', 'name');
-SELECT gdpr.tag_column('winkel.facturen', 'factuuradres', '{facturen}', 'contact.address');
+SELECT gdpr.tag_column('winkel.bestellingen', 'totaal', '{levering}', 'financial');
+SELECT gdpr.tag_column('winkel.facturen', 'naam_op_factuur', '{levering}', 'name');
+SELECT gdpr.tag_column('winkel.facturen', 'factuuradres', '{levering}', 'contact.address');
 SELECT gdpr.tag_column('winkel.facturen', 'bedrag', '{facturen}', 'financial');
 SELECT gdpr.tag_column('winkel.nieuwsbrief_inschrijvingen', 'email', '{nieuwsbrief}', 'contact.email');
 SELECT gdpr.tag_column('winkel.websitebezoeken', 'ip_adres', '{analytics}', 'identifier.online');

@@ -38,14 +38,13 @@ SELECT * FROM gdpr.erase('winkel.klanten', :klant, 'verzoek per e-mail', dry_run
 \echo '--- the erasure itself, in one transaction:'
 SELECT * FROM gdpr.erase('winkel.klanten', :klant, 'verzoek per e-mail');
 
-\echo '--- invoices inside the 7 years of the legal obligation stay, with their amounts'
-\echo '    (older ones would be deleted with their orders; the retention worker has already'
-\echo '    removed those). The shop tagged naam_op_factuur and factuuradres for "facturen"'
-\echo '    too -- an invoice must name its customer -- so they keep their values until the'
-\echo '    7 years have run out; a column tagged only for levering would be cleared now.'
+\echo '--- invoices inside the 7 years of the legal obligation (facturen) stay with their'
+\echo '    amounts; name and address on them were held for delivery (levering) only, so they'
+\echo '    are cleared (NOT NULL columns get a neutral value). Older invoices are deleted'
+\echo '    (the retention worker may already have removed those):'
 SELECT factuur_id, factuurdatum, bedrag, naam_op_factuur, factuuradres
   FROM winkel.facturen WHERE klant_id = :klant ORDER BY factuur_id;
-\echo '--- orders: only those a kept invoice refers to stay; their order lines are gone:'
+\echo '--- orders and their lines: gone (nothing the law requires refers to them):'
 SELECT b.bestelling_id, b.besteld_op::date, b.totaal,
        (SELECT count(*) FROM winkel.bestelregels r WHERE r.bestelling_id = b.bestelling_id) AS regels
   FROM winkel.bestellingen b WHERE b.klant_id = :klant ORDER BY 1;

@@ -23,6 +23,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -51,21 +52,85 @@ static List *all_fks = NIL;		/* GdprForeignKey *, in graph_cxt */
 static bool all_fks_loaded = false;
 static List *graphs = NIL;		/* GdprGraph *, in graph_cxt */
 
+/*
+ * A cache generation dropped by an invalidation inside a transaction.  Its
+ * graphs may still be in use (gdpr_subject_graph() in the middle of building
+ * one, erase holding one across SPI calls that accept invalidations), so its
+ * memory and SPI plans are freed only at the end of the transaction.
+ */
+typedef struct RetiredGraphs
+{
+	MemoryContext cxt;
+	List	   *graphs;			/* GdprGraph *, in cxt */
+} RetiredGraphs;
+
+static List *retired = NIL;		/* RetiredGraphs *, in TopMemoryContext */
+static uint64 graph_generation = 0;
+static bool graph_xact_callback_registered = false;
+
 static void
 graph_relcache_callback(Datum arg, Oid relid)
 {
 	graph_cache_valid = false;
 }
 
+static void
+free_graph_plans(List *graphs)
+{
+	ListCell   *lc;
+
+	foreach(lc, graphs)
+	{
+		GdprGraph  *g = (GdprGraph *) lfirst(lc);
+		ListCell   *lc2;
+
+		foreach(lc2, g->plans)
+		{
+			GdprCachedPlan *cp = (GdprCachedPlan *) lfirst(lc2);
+
+			SPI_freeplan(cp->plan);
+		}
+	}
+}
+
+static void
+graph_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (retired == NIL)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			foreach(lc, retired)
+			{
+				RetiredGraphs *r = (RetiredGraphs *) lfirst(lc);
+
+				free_graph_plans(r->graphs);
+				MemoryContextDelete(r->cxt);
+				pfree(r);
+			}
+			list_free(retired);
+			retired = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
 /*
  * Make sure the cache is current: drop everything after an invalidation.
- * Pointers handed out before stay valid until the next call of this.
+ * Pointers handed out before stay valid until the end of the transaction
+ * (or, outside one, until the next call of this).
  */
 static void
 graph_cache_check(void)
 {
-	ListCell   *lc;
-
 	if (!graph_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(graph_relcache_callback, (Datum) 0);
@@ -74,23 +139,31 @@ graph_cache_check(void)
 	if (graph_cxt != NULL && graph_cache_valid)
 		return;
 
-	if (graph_cxt != NULL)
+	if (graph_cxt != NULL && IsTransactionState())
 	{
-		foreach(lc, graphs)
+		RetiredGraphs *r;
+		MemoryContext oldcxt;
+
+		if (!graph_xact_callback_registered)
 		{
-			GdprGraph  *g = (GdprGraph *) lfirst(lc);
-			ListCell   *lc2;
-
-			foreach(lc2, g->plans)
-			{
-				GdprCachedPlan *cp = (GdprCachedPlan *) lfirst(lc2);
-
-				SPI_freeplan(cp->plan);
-			}
+			RegisterXactCallback(graph_xact_callback, NULL);
+			graph_xact_callback_registered = true;
 		}
+		oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+		r = palloc(sizeof(RetiredGraphs));
+		r->cxt = graph_cxt;
+		r->graphs = graphs;
+		retired = lappend(retired, r);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextSetParent(graph_cxt, TopMemoryContext);
+		graph_cxt = NULL;
+	}
+	else if (graph_cxt != NULL)
+	{
+		free_graph_plans(graphs);
 		MemoryContextReset(graph_cxt);
 	}
-	else
+	if (graph_cxt == NULL)
 		graph_cxt = AllocSetContextCreate(CacheMemoryContext,
 										  "gdpr subject graphs",
 										  ALLOCSET_DEFAULT_SIZES);
@@ -98,6 +171,7 @@ graph_cache_check(void)
 	all_fks = NIL;
 	all_fks_loaded = false;
 	graph_cache_valid = true;
+	graph_generation++;
 }
 
 /* ----------------------------------------------------------------------
@@ -1083,6 +1157,8 @@ gdpr_subject_graph(Oid subject)
 	ListCell   *lc;
 	GdprGraph  *g;
 	MemoryContext oldcxt;
+	MemoryContext buildcxt;
+	uint64		gen;
 
 	graph_cache_check();
 	foreach(lc, graphs)
@@ -1093,9 +1169,27 @@ gdpr_subject_graph(Oid subject)
 	}
 	load_all_fks();
 	elog(DEBUG1, "gdpr: building the subject graph of %s", gdpr_relation_name(subject));
-	oldcxt = MemoryContextSwitchTo(graph_cxt);
+	gen = graph_generation;
+	buildcxt = graph_cxt;
+	oldcxt = MemoryContextSwitchTo(buildcxt);
 	g = build_graph(subject);
-	graphs = lappend(graphs, g);
+	if (gen == graph_generation)
+		graphs = lappend(graphs, g);
+	else
+	{
+		/*
+		 * The cache was dropped while the graph was built (the build accepts
+		 * invalidations): the graph belongs to a retired generation, valid
+		 * to the end of the transaction; its plans are freed with it.
+		 */
+		foreach(lc, retired)
+		{
+			RetiredGraphs *r = (RetiredGraphs *) lfirst(lc);
+
+			if (r->cxt == buildcxt)
+				r->graphs = lappend(r->graphs, g);
+		}
+	}
 	MemoryContextSwitchTo(oldcxt);
 	return g;
 }
@@ -1125,7 +1219,8 @@ gdpr_graph_plan(GdprGraph *g, const char *sql, int nargs, Oid *argtypes)
 			 SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
-	oldcxt = MemoryContextSwitchTo(graph_cxt);
+	/* with the graph, whose generation frees it */
+	oldcxt = MemoryContextSwitchTo(GetMemoryChunkContext(g));
 	cp = palloc(sizeof(GdprCachedPlan));
 	cp->sql = pstrdup(sql);
 	cp->nargs = nargs;

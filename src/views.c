@@ -1015,6 +1015,8 @@ gdpr_purpose_views_ddl_start(PG_FUNCTION_ARGS)
 		elog(ERROR, "not fired by event trigger manager");
 	if (in_view_ddl > 0 || !OidIsValid(gdpr_table_oid("purpose_view_registry", true)))
 		PG_RETURN_NULL();
+	if (!check_function_bodies)
+		PG_RETURN_NULL();		/* restore mode: see gdpr_purpose_views_ddl_end */
 	trigdata = (EventTriggerData *) fcinfo->context;
 	parsetree = trigdata->parsetree;
 
@@ -1080,6 +1082,13 @@ gdpr_purpose_views_ddl_end(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "not fired by event trigger manager");
 	if (in_view_ddl > 0 || !OidIsValid(gdpr_table_oid("purpose_view_registry", true)))
+		PG_RETURN_NULL();
+	/*
+	 * Restore mode (pg_dump output sets check_function_bodies = off): the
+	 * views and their registry come back as they were dumped, and a table is
+	 * incomplete until the dump's last constraint; nothing to regenerate.
+	 */
+	if (!check_function_bodies)
 		PG_RETURN_NULL();
 
 	spi_connect();
