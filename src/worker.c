@@ -412,6 +412,28 @@ worker_commit(void)
  * rows it changed, or -1 when it failed (the failure is logged in
  * gdpr.retention_run and the batch rolled back).
  */
+/*
+ * In the PG_CATCH of an internal subtransaction begun in cxt under owner:
+ * roll it back, restore both, and return the error's message only (its
+ * details may quote values).
+ */
+static char *
+rollback_subxact_message(MemoryContext cxt, ResourceOwner owner)
+{
+	ErrorData  *edata;
+	char	   *msg;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	msg = pstrdup(edata->message ? edata->message : "unknown error");
+	FreeErrorData(edata);
+	return msg;
+}
+
 static int64
 worker_batch(Oid relid, int batch_size)
 {
@@ -446,17 +468,7 @@ worker_batch(Oid relid, int batch_size)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		/* the message only: details may quote values */
-		errtext = pstrdup(edata->message ? edata->message : "unknown error");
-		FreeErrorData(edata);
+		errtext = rollback_subxact_message(oldcxt, oldowner);
 	}
 	PG_END_TRY();
 
@@ -524,18 +536,12 @@ worker_pass(void)
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata;
+			/* rolled back before ereport, which starts a new error entry */
+			char	   *msg = rollback_subxact_message(cxt, owner);
 
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
 			ereport(LOG,
 					(errmsg("gdpr_crm retention: planning the pass failed: %s",
-							edata->message ? edata->message : "unknown error")));
-			FreeErrorData(edata);
+							msg)));
 			rels = NIL;
 		}
 		PG_END_TRY();
