@@ -251,6 +251,15 @@ TRUNCATE priv_evil.hits;
 SELECT relation::text, action, rows FROM gdpr.erase('priv_shop.klant', 2, 'evil path', true) ORDER BY 1, 2;
 SELECT what AS "erase (dry run) used a look-alike" FROM priv_evil.hits ORDER BY 1;
 TRUNCATE priv_evil.hits;
+-- purpose views, expire and discover pin their search_path as well
+SELECT gdpr.create_purpose_view('priv_shop.klant', 'priv_evil_p', 'priv_shop.klant_evil') IS NOT NULL AS view_made;
+SELECT gdpr.grant_purpose('gdpr_priv_app', 'priv_evil_p');
+SELECT gdpr.revoke_purpose('gdpr_priv_app', 'priv_evil_p');
+SELECT gdpr.drop_purpose_view('priv_shop.klant_evil');
+SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>=) 0 AS expire_ran FROM gdpr.expire(true);
+SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>=) 0 AS discover_ran FROM gdpr.discover(10);
+SELECT what AS "purpose views, expire, discover used a look-alike" FROM priv_evil.hits ORDER BY 1;
+TRUNCATE priv_evil.hits;
 
 -- the unsubscribe role with its own hostile search_path
 RESET search_path;

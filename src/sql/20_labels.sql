@@ -154,7 +154,10 @@ BEGIN
     END IF;
 END;
 $$;
-REVOKE ALL ON FUNCTION gdpr._set_table_label(regclass, text) FROM PUBLIC;
+-- Executable by PUBLIC: it runs with the caller's rights and SECURITY LABEL
+-- itself checks that the caller owns the table, so a table owner granted a
+-- wrapper (register_subject_table, ...) can use it.
+GRANT EXECUTE ON FUNCTION gdpr._set_table_label(regclass, text) TO PUBLIC;
 
 CREATE FUNCTION gdpr.register_subject_table(rel regclass, key_column name) RETURNS void
 LANGUAGE plpgsql

@@ -47,24 +47,28 @@ CREATE FUNCTION gdpr.create_purpose_view(rel regclass, purpose text,
                                          view_name text DEFAULT NULL)
     RETURNS regclass
     LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'gdpr_create_purpose_view';
 REVOKE ALL ON FUNCTION gdpr.create_purpose_view(regclass, text, text) FROM PUBLIC;
 
 CREATE FUNCTION gdpr.drop_purpose_view(view regclass)
     RETURNS void
     LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'gdpr_drop_purpose_view';
 REVOKE ALL ON FUNCTION gdpr.drop_purpose_view(regclass) FROM PUBLIC;
 
 CREATE FUNCTION gdpr.grant_purpose(role name, purpose text)
     RETURNS void
     LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'gdpr_grant_purpose';
 REVOKE ALL ON FUNCTION gdpr.grant_purpose(name, text) FROM PUBLIC;
 
 CREATE FUNCTION gdpr.revoke_purpose(role name, purpose text)
     RETURNS void
     LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'gdpr_revoke_purpose';
 REVOKE ALL ON FUNCTION gdpr.revoke_purpose(name, text) FROM PUBLIC;
 
@@ -80,11 +84,17 @@ REVOKE ALL ON FUNCTION gdpr._refresh_purpose_views(regclass) FROM PUBLIC;
 -- that would fail on the view's dependency, the views step aside; after
 -- the command they are regenerated (or forgotten with their table).
 CREATE FUNCTION gdpr._purpose_views_ddl_start() RETURNS event_trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'gdpr_purpose_views_ddl_start';
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_purpose_views_ddl_start';
 CREATE FUNCTION gdpr._purpose_views_ddl_end() RETURNS event_trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'gdpr_purpose_views_ddl_end';
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_purpose_views_ddl_end';
 CREATE FUNCTION gdpr._purpose_views_sql_drop() RETURNS event_trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'gdpr_purpose_views_sql_drop';
+    LANGUAGE c
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_purpose_views_sql_drop';
 REVOKE ALL ON FUNCTION gdpr._purpose_views_ddl_start() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gdpr._purpose_views_ddl_end() FROM PUBLIC;
 REVOKE ALL ON FUNCTION gdpr._purpose_views_sql_drop() FROM PUBLIC;

@@ -31,6 +31,7 @@ REVOKE ALL ON TABLE gdpr.retention_runs FROM PUBLIC;
 CREATE FUNCTION gdpr.expire(dry_run boolean DEFAULT false)
 RETURNS TABLE(relation regclass, action text, rows bigint)
     LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'gdpr_expire';
 REVOKE ALL ON FUNCTION gdpr.expire(boolean) FROM PUBLIC;
 COMMENT ON FUNCTION gdpr.expire(boolean) IS
@@ -39,6 +40,7 @@ COMMENT ON FUNCTION gdpr.expire(boolean) IS
 CREATE FUNCTION gdpr.expire_nowait(batch_size integer DEFAULT 10000)
 RETURNS TABLE(relation regclass, action text, rows bigint)
     LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'gdpr_expire_nowait';
 REVOKE ALL ON FUNCTION gdpr.expire_nowait(integer) FROM PUBLIC;
 COMMENT ON FUNCTION gdpr.expire_nowait(integer) IS

@@ -45,10 +45,14 @@ GRANT EXECUTE ON FUNCTION gdpr._detector_slots() TO PUBLIC;
 CREATE FUNCTION gdpr.discover(sample_rows int DEFAULT 1000)
     RETURNS TABLE(relation regclass, column_name name, category text,
                   confidence real, evidence text)
-    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_discover';
+    LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_discover';
 REVOKE ALL ON FUNCTION gdpr.discover(int) FROM PUBLIC;
 CREATE FUNCTION gdpr.discover(sample_rows int, min_confidence real)
     RETURNS TABLE(relation regclass, column_name name, category text,
                   confidence real, evidence text)
-    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_discover';
+    LANGUAGE c VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'gdpr_discover';
 REVOKE ALL ON FUNCTION gdpr.discover(int, real) FROM PUBLIC;

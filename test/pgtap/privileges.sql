@@ -45,6 +45,7 @@ INSERT INTO allowed VALUES
   ('function gdpr._interval_text(interval)', 'EXECUTE', 'pure'),
   ('function gdpr._md_cell(text)', 'EXECUTE', 'pure: escapes a Markdown table cell'),
   ('function gdpr._relname(regclass)', 'EXECUTE', 'a relation''s qualified name: catalog metadata'),
+  ('function gdpr._set_table_label(regclass,text)', 'EXECUTE', 'invoker''s rights: SECURITY LABEL checks table ownership itself'),
   ('function gdpr._rights()', 'EXECUTE', 'constant text of the data subject rights'),
   ('function gdpr._security_measures(text,text,interval)', 'EXECUTE', 'SECURITY DEFINER; returns fixed texts, reads only whether a purpose has views'),
   ('function gdpr._reg_edges()', 'EXECUTE', 'foreign-key graph: catalog metadata, caller''s rights'),
