@@ -894,6 +894,53 @@ typedef struct ApplyCount
 } ApplyCount;
 
 /*
+ * Self-reference links (edges of kind GDPR_EDGE_LINK) of a node: the
+ * distinct child columns that are set NULL when a link is cleared, and
+ * whether one edge goes through a given column.  Used by both the general
+ * and the fused erase statement.
+ */
+static List *
+link_columns(GdprGraph *g, int node)
+{
+	List	   *cols = NIL;
+	int			i;
+
+	for (i = 0; i < g->nedges; i++)
+	{
+		GdprGraphEdge *e = &g->edges[i];
+		int			c;
+
+		if (e->kind != GDPR_EDGE_LINK || e->child != node)
+			continue;
+		for (c = 0; c < e->fk->nkeys; c++)
+		{
+			bool		dup = false;
+			ListCell   *lc;
+
+			foreach(lc, cols)
+				if (strcmp((char *) lfirst(lc), e->fk->child_cols[c]) == 0)
+					dup = true;
+			if (!dup)
+				cols = lappend(cols, e->fk->child_cols[c]);
+		}
+	}
+	return cols;
+}
+
+static bool
+edge_links_column(const GdprGraphEdge *e, int node, const char *col)
+{
+	int			c;
+
+	if (e->kind != GDPR_EDGE_LINK || e->child != node)
+		return false;
+	for (c = 0; c < e->fk->nkeys; c++)
+		if (strcmp(e->fk->child_cols[c], col) == 0)
+			return true;
+	return false;
+}
+
+/*
  * One statement that deletes, anonymizes and unlinks everything; only the
  * parts that have rows are in it (each combination is prepared once).
  */
@@ -965,24 +1012,7 @@ apply(EraseState *st)
 				appendStringInfo(&sql, "%sgdpr_l%d_%d AS (UPDATE ONLY %s t SET ",
 								 ncounts > 0 ? ", " : "", node, l, n->leafnames[l]);
 				/* each column once, NULL when any link through it is cleared */
-				for (i = 0; i < g->nedges; i++)
-				{
-					GdprGraphEdge *e = &g->edges[i];
-					int			c;
-
-					if (e->kind != GDPR_EDGE_LINK || e->child != node)
-						continue;
-					for (c = 0; c < e->fk->nkeys; c++)
-					{
-						bool		dup = false;
-
-						foreach(lc, cols)
-							if (strcmp((char *) lfirst(lc), e->fk->child_cols[c]) == 0)
-								dup = true;
-						if (!dup)
-							cols = lappend(cols, e->fk->child_cols[c]);
-					}
-				}
+				cols = link_columns(g, node);
 				foreach(lc, cols)
 				{
 					char	   *col = (char *) lfirst(lc);
@@ -992,15 +1022,8 @@ apply(EraseState *st)
 					for (i = 0; i < g->nedges; i++)
 					{
 						GdprGraphEdge *e = &g->edges[i];
-						int			c;
-						bool		has = false;
 
-						if (e->kind != GDPR_EDGE_LINK || e->child != node)
-							continue;
-						for (c = 0; c < e->fk->nkeys; c++)
-							if (strcmp(e->fk->child_cols[c], col) == 0)
-								has = true;
-						if (!has)
+						if (!edge_links_column(e, node, col))
 							continue;
 						appendStringInfo(&sql, "%st.ctid OPERATOR(pg_catalog.=) ANY ($%d)",
 										 firstcond ? "" : " OR ",
@@ -1333,31 +1356,11 @@ fused_prepare(GdprGraph *g)
 	/* links of other subjects to the deleted rows: set NULL */
 	for (i = 0; i < g->nnodes; i++)
 	{
-		bool		any = false;
-		List	   *cols = NIL;
+		List	   *cols = link_columns(g, i);
 		ListCell   *lc;
 		bool		first = true;
 
-		for (k = 0; k < g->nedges; k++)
-		{
-			GdprGraphEdge *e = &g->edges[k];
-			int			c;
-
-			if (e->kind != GDPR_EDGE_LINK || e->child != i)
-				continue;
-			any = true;
-			for (c = 0; c < e->fk->nkeys; c++)
-			{
-				bool		dup = false;
-
-				foreach(lc, cols)
-					if (strcmp((char *) lfirst(lc), e->fk->child_cols[c]) == 0)
-						dup = true;
-				if (!dup)
-					cols = lappend(cols, e->fk->child_cols[c]);
-			}
-		}
-		if (!any)
+		if (cols == NIL)
 			continue;
 		appendStringInfo(&sql, ", gdpr_l%d AS (UPDATE %s%s t SET ", i,
 						 scan_only(g->nodes[i].relid), g->nodes[i].qname);
@@ -1370,15 +1373,8 @@ fused_prepare(GdprGraph *g)
 			for (k = 0; k < g->nedges; k++)
 			{
 				GdprGraphEdge *e = &g->edges[k];
-				int			c;
-				bool		has = false;
 
-				if (e->kind != GDPR_EDGE_LINK || e->child != i)
-					continue;
-				for (c = 0; c < e->fk->nkeys; c++)
-					if (strcmp(e->fk->child_cols[c], col) == 0)
-						has = true;
-				if (!has)
+				if (!edge_links_column(e, i, col))
 					continue;
 				appendStringInfoString(&sql, firstcond ? "" : " OR ");
 				append_cols(&sql, "t", e->fk->child_cols, e->fk->nkeys);
