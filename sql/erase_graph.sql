@@ -183,6 +183,44 @@ SELECT club_id, count(*) FROM eg.visit_item GROUP BY 1 ORDER BY 1;
 SELECT club_ref, count(*) FROM eg.club_note GROUP BY 1 ORDER BY 1;
 SELECT * FROM gdpr.erase('eg.club', 1);
 
+-- a graph whose keys all cascade: erase deletes the subject row and lets
+-- the cascades do the rest; the counts are those of the rows really
+-- deleted, equal to the dry run's
+CREATE TABLE eg.guest (id int PRIMARY KEY, name text);
+SECURITY LABEL FOR gdpr ON TABLE eg.guest IS 'SUBJECT KEY (id)';
+SECURITY LABEL FOR gdpr ON COLUMN eg.guest.name IS 'PURPOSE eg_service';
+CREATE TABLE eg.stay (id int PRIMARY KEY, guest_id int NOT NULL REFERENCES eg.guest ON DELETE CASCADE);
+CREATE TABLE eg.stay_night (stay_id int REFERENCES eg.stay ON DELETE CASCADE, n int, PRIMARY KEY (stay_id, n));
+INSERT INTO eg.guest VALUES (1, 'Ann'), (2, 'Bob');
+INSERT INTO eg.stay SELECT g * 10 + s, g FROM generate_series(1, 2) g, generate_series(1, 3) s;
+INSERT INTO eg.stay_night SELECT id, n FROM eg.stay, generate_series(1, 2) n;
+SELECT gdpr.define_purpose('eg_news', 'consent');
+SELECT gdpr.grant_consent('eg.guest', k, 'eg_news', 'checkbox') > 0 AS granted FROM generate_series(1, 2) k;
+SELECT gdpr.request('eg.guest', 1, 'erasure') AS guest_request \gset
+CREATE TABLE eg.cplan AS SELECT * FROM gdpr.erase('eg.guest', 1, dry_run => true);
+-- the caller needs the rights on every table the cascades reach
+GRANT SELECT, DELETE ON eg.guest, eg.stay TO eg_dpo;
+SET ROLE eg_dpo;
+SELECT * FROM gdpr.erase('eg.guest', 1);
+RESET ROLE;
+GRANT SELECT, DELETE ON eg.stay_night TO eg_dpo;
+SET ROLE eg_dpo;
+CREATE TEMP TABLE cdone AS SELECT * FROM gdpr.erase('eg.guest', 1);
+RESET ROLE;
+SELECT * FROM cdone ORDER BY relation::text, action;
+SELECT count(*) AS differences FROM
+  ((SELECT * FROM eg.cplan EXCEPT ALL SELECT * FROM cdone)
+   UNION ALL (SELECT * FROM cdone EXCEPT ALL SELECT * FROM eg.cplan)) d;
+SELECT (SELECT count(*) FROM eg.stay) AS stays_left,
+       (SELECT count(*) FROM eg.stay_night) AS nights_left;
+SELECT subject_key, count(*) FROM gdpr.consent_events WHERE subject = 'eg.guest'::regclass GROUP BY 1 ORDER BY 1;
+SELECT completed_at IS NOT NULL AS request_completed FROM gdpr.requests WHERE id = :guest_request;
+SELECT action, details FROM gdpr.audit_log WHERE action = 'erase' ORDER BY id DESC LIMIT 1;
+SELECT * FROM gdpr.erase('eg.guest', 1);
+SELECT relation::text, action, rows FROM gdpr.erase('eg.guest', 2) ORDER BY 1, 2;
+DELETE FROM gdpr.request WHERE id = :guest_request;
+SELECT gdpr.drop_purpose('eg_news');
+
 DROP SCHEMA eg CASCADE;
 DROP OWNED BY eg_dpo;
 DROP ROLE eg_dpo;

@@ -21,7 +21,10 @@
  */
 #include "postgres.h"
 
+#include "access/skey.h"
+#include "access/stratnum.h"
 #include "access/xact.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -32,14 +35,17 @@
 #include "miscadmin.h"
 #include "parser/parse_coerce.h"
 #include "pgstat.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
 
@@ -1104,17 +1110,26 @@ extension_owner(GdprGraph *g)
 	return g->extowner;
 }
 
-/* number of consent events of the subject (as the extension's owner) */
+/*
+ * The subject's consent events: counted (dry run) or removed, as the
+ * extension's owner.  An index probe first: most subjects have none, and it
+ * costs less than a statement.
+ */
 static int64
 consent_events(GdprGraph *g, const char *keytext, bool remove, Datum key)
 {
+	ScanKeyData skey[2];
 	Oid			saved_uid;
 	int			saved_sec;
 	int64		n = 0;
-	Oid			consent_tab = gdpr_table_oid("consent_event", true);
 
-	if (!OidIsValid(consent_tab))
+	ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(g->subject));
+	ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(keytext));
+	if (!gdpr_index_has_match("consent_event_lookup", 2, skey))
 		return 0;
+
 	GetUserIdAndSecContext(&saved_uid, &saved_sec);
 	SetUserIdAndSecContext(extension_owner(g), saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 	if (remove)
@@ -1127,14 +1142,10 @@ consent_events(GdprGraph *g, const char *keytext, bool remove, Datum key)
 
 		vals[0] = ObjectIdGetDatum(g->subject);
 		vals[1] = CStringGetTextDatum(keytext);
-		ret = SPI_execute_plan(gdpr_graph_plan(g, remove ?
-											   "DELETE FROM gdpr.consent_event e WHERE e.subject OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND e.subject_key OPERATOR(pg_catalog.=) $2" :
-											   "SELECT pg_catalog.count(*) FROM gdpr.consent_event e WHERE e.subject OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND e.subject_key OPERATOR(pg_catalog.=) $2",
+		ret = SPI_execute_plan(gdpr_graph_plan(g, "SELECT pg_catalog.count(*) FROM gdpr.consent_event e WHERE e.subject OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND e.subject_key OPERATOR(pg_catalog.=) $2",
 											   2, types),
-							   vals, NULL, !remove, 0);
-		if (remove)
-			n = (ret == SPI_OK_DELETE) ? (int64) SPI_processed : 0;
-		else if (ret == SPI_OK_SELECT && SPI_processed == 1)
+							   vals, NULL, true, 0);
+		if (ret == SPI_OK_SELECT && SPI_processed == 1)
 		{
 			bool		isnull;
 
@@ -1154,11 +1165,17 @@ complete_requests(GdprGraph *g, const char *subject_ref)
 	int			saved_sec;
 	Datum		arg;
 	Oid			argtype = TEXTOID;
+	ScanKeyData skey;
 
 	if (g->has_requests == 0)
 		g->has_requests = OidIsValid(DatumGetObjectId(DirectFunctionCall1(to_regprocedure,
 																		  CStringGetTextDatum("gdpr._complete_erasure_requests(text)")))) ? 1 : -1;
 	if (g->has_requests < 0)
+		return;
+	/* an index probe first: most erasures have no open request */
+	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(subject_ref));
+	if (!gdpr_index_has_match("request_open_idx", 1, &skey))
 		return;
 	GetUserIdAndSecContext(&saved_uid, &saved_sec);
 	SetUserIdAndSecContext(extension_owner(g), saved_sec | SECURITY_LOCAL_USERID_CHANGE);
@@ -1291,6 +1308,7 @@ fused_prepare(GdprGraph *g)
 	g->fused_what = palloc(sizeof(char) * g->nnodes * 2);
 	g->fused_set = palloc(sizeof(int) * g->nnodes);
 	g->fused_nset = 0;
+	g->fused_cascade = true;
 	for (i = 0; i < norder; i++)
 	{
 		int			node = order[i];
@@ -1314,6 +1332,8 @@ fused_prepare(GdprGraph *g)
 				(e->fk->ondelete != 'c' || !OidIsValid(e->fk->conoid)))
 				cascaded = false;
 		}
+		if (!cascaded && node != 0)
+			g->fused_cascade = false;
 		if (cascaded)
 			appendStringInfo(&sql, "%sgdpr_d%d AS (SELECT 1 AS gdpr_one",
 							 i > 0 ? ", " : "", node);
@@ -1362,6 +1382,7 @@ fused_prepare(GdprGraph *g)
 
 		if (cols == NIL)
 			continue;
+		g->fused_cascade = false;
 		appendStringInfo(&sql, ", gdpr_l%d AS (UPDATE %s%s t SET ", i,
 						 scan_only(g->nodes[i].relid), g->nodes[i].qname);
 		foreach(lc, cols)
@@ -1411,8 +1432,15 @@ fused_prepare(GdprGraph *g)
 		g->fused_what[ncols] = 'l';
 		ncols++;
 	}
-	g->fused_sql = psprintf("WITH %s SELECT %s", sql.data,
-							ncols > 0 ? sel.data : "1");
+	if (g->fused_cascade)
+	{
+		/* the subject row alone; the cascades delete the rest */
+		g->fused_sql = psprintf("DELETE FROM %s%s t WHERE t.%s = $1",
+								scan_only(g->subject), g->nodes[0].qname, g->keycol);
+	}
+	else
+		g->fused_sql = psprintf("WITH %s SELECT %s", sql.data,
+								ncols > 0 ? sel.data : "1");
 	MemoryContextSwitchTo(old);
 	g->fused_ncols = ncols;
 	g->fused_state = 1;
@@ -1456,22 +1484,48 @@ fused_run(EraseState *st, Datum key)
 	 * Lock the subject row first, in a statement of its own: concurrent
 	 * inserts of rows referencing it wait from now on, and the statement
 	 * below (read committed: a new snapshot) sees every row committed before.
+	 * Not needed when the foreign keys' cascades delete everything below
+	 * the subject row: they lock and read with fresh snapshots themselves.
 	 */
-	lock = psprintf("SELECT 1 FROM %s%s t WHERE t.%s = $1 FOR UPDATE OF t",
-					scan_only(g->subject), g->nodes[0].qname, g->keycol);
-	ret = SPI_execute_plan(gdpr_graph_plan(g, lock, 1, &g->keytype),
-						   &key, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "gdpr.erase: locking the subject failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
-		return;					/* no such subject: nothing to do */
+	if (!g->fused_cascade)
+	{
+		lock = psprintf("SELECT 1 FROM %s%s t WHERE t.%s = $1 FOR UPDATE OF t",
+						scan_only(g->subject), g->nodes[0].qname, g->keycol);
+		ret = SPI_execute_plan(gdpr_graph_plan(g, lock, 1, &g->keytype),
+							   &key, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "gdpr.erase: locking the subject failed: %s", SPI_result_code_string(ret));
+		if (SPI_processed == 0)
+			return;				/* no such subject: nothing to do */
+	}
+
+	else
+	{
+		/*
+		 * The cascades run as the tables' owners; gdpr.erase runs with the
+		 * caller's rights, so the caller must be allowed to delete from
+		 * every table below the subject, as on the other paths.
+		 */
+		for (i = 1; i < g->fused_nset; i++)
+		{
+			Oid			relid = g->nodes[g->fused_set[i]].relid;
+			AclResult	aclresult;
+
+			aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+			if (aclresult == ACLCHECK_OK)
+				aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_DELETE);
+			if (aclresult != ACLCHECK_OK)
+				aclcheck_error(aclresult, get_relkind_objtype(get_rel_relkind(relid)),
+							   get_rel_name(relid));
+		}
+	}
 
 	before = palloc0(sizeof(int64) * g->nnodes);
 	for (i = 0; i < g->fused_nset; i++)
 		before[g->fused_set[i]] = node_xact_deleted(&g->nodes[g->fused_set[i]]);
 	ret = SPI_execute_plan(gdpr_graph_plan(g, g->fused_sql, 1, &g->keytype),
 						   &key, NULL, false, 0);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+	if (g->fused_cascade ? ret != SPI_OK_DELETE : (ret != SPI_OK_SELECT || SPI_processed != 1))
 		elog(ERROR, "gdpr.erase: erasure failed: %s", SPI_result_code_string(ret));
 	for (i = 0; i < g->fused_nset; i++)
 		st->ndeleted[g->fused_set[i]] =
@@ -1522,12 +1576,64 @@ make_step(Oid relid, const char *action, int64 rows)
 }
 
 static void
-json_step(StringInfo buf, GdprPlanStep *s, bool first)
+jsonb_push_key(JsonbParseState **state, const char *key)
 {
-	appendStringInfo(buf, "%s{\"relation\": ", first ? "" : ", ");
-	escape_json(buf, gdpr_relation_name(s->relid));
-	appendStringInfo(buf, ", \"action\": \"%s\", \"rows\": " INT64_FORMAT "}",
-					 s->action, s->rows);
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) key;
+	v.val.string.len = strlen(key);
+	(void) pushJsonbValue(state, WJB_KEY, &v);
+}
+
+static void
+jsonb_push_string(JsonbParseState **state, const char *key, const char *value)
+{
+	JsonbValue	v;
+
+	jsonb_push_key(state, key);
+	if (value == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) value;
+		v.val.string.len = strlen(value);
+	}
+	(void) pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/*
+ * The details of the audit entry, {"reason": ..., "steps": [{"relation",
+ * "action", "rows"}, ...]}, built directly (no JSON text to parse).
+ */
+static Jsonb *
+erase_details(const char *reason, List *steps)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	v;
+	ListCell   *lc;
+
+	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	jsonb_push_string(&state, "reason", reason);
+	jsonb_push_key(&state, "steps");
+	(void) pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	foreach(lc, steps)
+	{
+		GdprPlanStep *s = (GdprPlanStep *) lfirst(lc);
+
+		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		jsonb_push_string(&state, "relation", gdpr_relation_name(s->relid));
+		jsonb_push_string(&state, "action", s->action);
+		jsonb_push_key(&state, "rows");
+		v.type = jbvNumeric;
+		v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric,
+															Int64GetDatum(s->rows)));
+		(void) pushJsonbValue(&state, WJB_VALUE, &v);
+		(void) pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	(void) pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
 /*
@@ -1574,7 +1680,7 @@ erase_subject_spi(Oid subject, Datum key, Oid keytype, const char *reason,
 			steps = lappend(steps, make_step(n->relid, "kept", st->nkept[node]));
 		changed += st->ndeleted[node] + anon;
 	}
-	nconsent = consent_events(g, keytext, false, key);
+	nconsent = consent_events(g, keytext, !dry_run, key);
 	consent_tab = gdpr_table_oid("consent_event", true);
 	if (nconsent > 0)
 		steps = lappend(steps, make_step(consent_tab, "deleted", nconsent));
@@ -1587,32 +1693,12 @@ erase_subject_spi(Oid subject, Datum key, Oid keytype, const char *reason,
 
 	if (g->fused_state <= 0 || !pgstat_track_counts)
 		apply(st);
-	if (nconsent > 0)
-		(void) consent_events(g, keytext, true, key);
 
 	/* the one audit entry: counts and subject_ref, never the key */
 	{
 		char	   *ref = gdpr_subject_ref(subject, key, g->keytype);
-		StringInfoData js;
-		ListCell   *lc;
-		bool		first = true;
 
-		initStringInfo(&js);
-		appendStringInfoString(&js, "{\"reason\": ");
-		if (reason != NULL)
-			escape_json(&js, reason);
-		else
-			appendStringInfoString(&js, "null");
-		appendStringInfoString(&js, ", \"steps\": [");
-		foreach(lc, steps)
-		{
-			json_step(&js, (GdprPlanStep *) lfirst(lc), first);
-			first = false;
-		}
-		appendStringInfoString(&js, "]}");
-		gdpr_audit_append("erase", ref, subject,
-						  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-															 CStringGetDatum(js.data))));
+		gdpr_audit_append("erase", ref, subject, erase_details(reason, steps));
 		complete_requests(g, ref);
 	}
 	return steps;

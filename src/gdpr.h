@@ -53,6 +53,15 @@ extern bool gdpr_extension_installed(void);
 extern Datum gdpr_coerce_key(Datum key, Oid keytype, Oid targettype, int32 targettypmod);
 extern char *gdpr_key_text(Datum key, Oid keytype);
 
+/*
+ * Whether an index of one of the extension's tables has an entry for the
+ * keys whose heap row is visible to a fresh snapshot: a cheap probe before
+ * a statement that would find nothing in the common case.
+ */
+struct ScanKeyData;
+extern bool gdpr_index_has_match(const char *indexname, int nkeys,
+								 struct ScanKeyData *keys);
+
 /* format('%I.%I', schema, table) of a relation, palloc'd */
 extern char *gdpr_relation_name(Oid relid);
 

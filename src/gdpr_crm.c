@@ -10,16 +10,23 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "gdpr.h"
 
@@ -178,4 +185,37 @@ gdpr_relation_name(Oid relid)
 				 errmsg("relation with OID %u does not exist", relid)));
 	nspname = get_namespace_name(get_rel_namespace(relid));
 	return quote_qualified_identifier(nspname, relname);
+}
+
+bool
+gdpr_index_has_match(const char *indexname, int nkeys, struct ScanKeyData *keys)
+{
+	Oid			indexoid = gdpr_table_oid(indexname, true);
+	Relation	index;
+	Relation	heap;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	Snapshot	snapshot;
+	bool		found;
+
+	if (!OidIsValid(indexoid))
+		return false;
+	heap = table_open(IndexGetRelation(indexoid, false), AccessShareLock);
+	index = index_open(indexoid, AccessShareLock);
+	for (int i = 0; i < nkeys; i++)
+		keys[i].sk_collation = index->rd_indcollation[keys[i].sk_attno - 1];
+
+	/* what the next statement of a read committed transaction would see */
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	slot = table_slot_create(heap, NULL);
+	scan = index_beginscan(heap, index, snapshot, nkeys, 0);
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+
+	index_close(index, NoLock);
+	table_close(heap, NoLock);
+	return found;
 }

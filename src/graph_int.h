@@ -84,6 +84,7 @@ typedef struct GdprGraph
 	char	   *fused_what;		/* 'l' links cleared */
 	int		   *fused_set;		/* nodes whose deletions are counted */
 	int			fused_nset;
+	bool		fused_cascade;	/* the foreign keys' cascades do it all */
 } GdprGraph;
 
 /* the cached graph of a subject table; valid until the next call */

@@ -26,7 +26,7 @@ CREATE TABLE gdpr.consent_event (
 COMMENT ON TABLE gdpr.consent_event IS
     'Append-only consent history (Art. 7(1) proof). Read it through gdpr.consent_events / gdpr.consent_status.';
 CREATE INDEX consent_event_lookup
-    ON gdpr.consent_event (subject, purpose, subject_key, id);
+    ON gdpr.consent_event (subject, subject_key, purpose, id);
 CREATE INDEX consent_event_grant ON gdpr.consent_event (grant_id);
 SELECT pg_catalog.pg_extension_config_dump('gdpr.consent_event', '');
 SELECT pg_catalog.pg_extension_config_dump('gdpr.consent_event_id_seq', '');
