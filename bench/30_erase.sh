@@ -7,7 +7,7 @@
 #          target >= 0.8
 #   large: one customer with 100,000 rows across the graph (10,000 orders,
 #          90,000 lines), erased in a transaction that is rolled back: ratio
-#          of the best of 3 timings, target >= 0.9
+#          of the best of 5 timings, target >= 0.9
 # Runs against the cluster of PGHOST/PGPORT (bench/run.sh or by hand:
 #   PGHOST=/path PGPORT=5432 bash bench/30_erase.sh).
 set -euo pipefail
@@ -15,7 +15,7 @@ SYS_BIN=${SYS_BIN:-/usr/lib/postgresql/15/bin}
 export PGUSER=${PGUSER:-postgres}
 DB=bench_erase
 ROUNDS=${BENCH_ROUNDS:-5}
-TX_PER_ROUND=${BENCH_ERASE_TX:-600}
+TX_PER_ROUND=${BENCH_ERASE_TX:-2000}
 N_SMALL=$((ROUNDS * TX_PER_ROUND))
 psqlq() { "$SYS_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
@@ -49,6 +49,12 @@ BEGIN
     EXECUTE format('INSERT INTO %I.orders SELECT -o, 0, now() FROM generate_series(1, 10000) o', s);
     EXECUTE format('INSERT INTO %I.line SELECT -o, l, ''p'' FROM generate_series(1, 10000) o, generate_series(1, 9) l', s);
     EXECUTE format('CREATE SEQUENCE %I.next_customer', s);
+    -- both copies keep the statistics (and so the plans of the foreign
+    -- keys' cascade queries) they have at the start: no autoanalyze of one
+    -- copy in the middle of the run
+    EXECUTE format('ALTER TABLE %I.customer SET (autovacuum_enabled = off)', s);
+    EXECUTE format('ALTER TABLE %I.orders SET (autovacuum_enabled = off)', s);
+    EXECUTE format('ALTER TABLE %I.line SET (autovacuum_enabled = off)', s);
   END LOOP;
 END \$\$;
 VACUUM ANALYZE;
@@ -76,7 +82,7 @@ gdpr_tps=$(awk "BEGIN{printf \"%.1f\", $gdpr_sum / $ROUNDS}")
 left=$(psqlq -d $DB -tAc "SELECT (SELECT count(*) FROM g.orders WHERE customer_id BETWEEN 1 AND $N_SMALL) + (SELECT count(*) FROM n.orders WHERE customer_id BETWEEN 1 AND $N_SMALL)")
 [ "$left" = 0 ] || { echo "erase bench: $left orders left behind" >&2; exit 1; }
 
-# large: best of 3 each, alternating, rolled back
+# large: best of 5 each, alternating, rolled back
 once() { # statement -> ms
 	psqlq -d $DB -tA <<SQL | tail -1
 BEGIN;
@@ -88,7 +94,7 @@ SQL
 }
 native_ms=999999999
 gdpr_ms=999999999
-for i in 1 2 3; do
+for i in 1 2 3 4 5; do
 	ms=$(once "DELETE FROM n.customer WHERE id = 0;")
 	native_ms=$(awk "BEGIN{print ($ms < $native_ms) ? $ms : $native_ms}")
 	ms=$(once "SELECT count(*) FROM gdpr.erase('g.customer', 0);")
@@ -100,6 +106,6 @@ rm -rf "$W"
 small_ratio=$(awk "BEGIN{printf \"%.2f\", $gdpr_tps / $native_tps}")
 large_ratio=$(awk "BEGIN{printf \"%.2f\", $native_ms / $gdpr_ms}")
 echo "erase small: 1 customer, 3 orders, 6 lines, committed, audit entry included: gdpr.erase $gdpr_tps tps, native cascading DELETE $native_tps tps"
-echo "erase large: 1 customer, 100,000 rows, best of 3: gdpr.erase $gdpr_ms ms, native cascading DELETE $native_ms ms"
+echo "erase large: 1 customer, 100,000 rows, best of 5: gdpr.erase $gdpr_ms ms, native cascading DELETE $native_ms ms"
 echo "ratio erase_small_tps: $small_ratio (target >= 0.8)"
 echo "ratio erase_100k_rows: $large_ratio (target >= 0.9)"

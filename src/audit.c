@@ -33,6 +33,7 @@
 #include "access/parallel.h"
 #include "access/relation.h"
 #include "access/relscan.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -51,6 +52,7 @@
 #include "port/pg_bswap.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
@@ -136,6 +138,17 @@ typedef struct PendingEntry
 static List *pending_entries = NIL;		/* in TopTransactionContext */
 static bool audit_written = false;	/* this commit already wrote the log */
 static Oid	chain_locked = InvalidOid;	/* audit_log whose chain lock we hold */
+
+/*
+ * The last id this backend wrote: where to start looking for the head of
+ * the chain next time (a hint; the rows themselves are read, see
+ * audit_read_head_after()).
+ */
+static Oid	head_hint_relid = InvalidOid;
+static int64 head_hint_id = 0;
+
+/* rows after the hint read before falling back to the backward scan */
+#define AUDIT_HINT_MAX_ROWS 16
 
 /* per-backend cache of the secret */
 static bool secret_valid = false;
@@ -391,8 +404,6 @@ gdpr_subject_ref(Oid subject_relid, Datum key, Oid keytype)
 	AttrNumber	attnum = subject_key_column(&subject_relid);
 	char	   *relname = gdpr_relation_name(subject_relid);
 	char	   *keytext;
-	StringInfoData buf;
-	uint8		mac[GDPR_HASH_LEN];
 
 	if (attnum != InvalidAttrNumber)
 	{
@@ -405,6 +416,15 @@ gdpr_subject_ref(Oid subject_relid, Datum key, Oid keytype)
 		keytype = typid;
 	}
 	keytext = gdpr_key_text(key, keytype);
+	return gdpr_subject_ref_text(relname, keytext);
+}
+
+char *
+gdpr_subject_ref_text(const char *relname, const char *keytext)
+{
+	StringInfoData buf;
+	uint8		mac[GDPR_HASH_LEN];
+	char	   *hex;
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, relname);
@@ -413,13 +433,10 @@ gdpr_subject_ref(Oid subject_relid, Datum key, Oid keytype)
 	gdpr_hmac((unsigned char *) buf.data, buf.len, mac);
 	pfree(buf.data);
 
-	{
-		char	   *hex = palloc(GDPR_SUBJECT_REF_LEN + 1);
-
-		hex_encode((char *) mac, GDPR_HASH_LEN, hex);
-		hex[GDPR_SUBJECT_REF_LEN] = '\0';
-		return hex;
-	}
+	hex = palloc(GDPR_SUBJECT_REF_LEN + 1);
+	hex_encode((char *) mac, GDPR_HASH_LEN, hex);
+	hex[GDPR_SUBJECT_REF_LEN] = '\0';
+	return hex;
 }
 
 PG_FUNCTION_INFO_V1(gdpr_subject_ref_sql);
@@ -689,6 +706,24 @@ audit_pk_index(Relation rel)
 	return pkoid;
 }
 
+/* id and hash of an audit row */
+static void
+audit_head_values(Relation rel, HeapTuple tup, int64 *id, uint8 *hash)
+{
+	bool		isnull;
+	Datum		d;
+	bytea	   *h;
+
+	d = heap_getattr(tup, Anum_audit_id, RelationGetDescr(rel), &isnull);
+	*id = DatumGetInt64(d);
+	d = heap_getattr(tup, Anum_audit_hash, RelationGetDescr(rel), &isnull);
+	h = DatumGetByteaPP(d);
+	if (VARSIZE_ANY_EXHDR(h) == GDPR_HASH_LEN)
+		memcpy(hash, VARDATA_ANY(h), GDPR_HASH_LEN);
+	else
+		memset(hash, 0xff, GDPR_HASH_LEN);	/* verify will report it */
+}
+
 /*
  * Read the head of the chain (id and hash of the newest entry).  Called
  * under the chain lock, so every earlier appender has committed; SnapshotSelf
@@ -706,22 +741,50 @@ audit_read_head(Relation rel, Relation idx, Snapshot snapshot,
 	tup = systable_getnext_ordered(scan, BackwardScanDirection);
 	if (HeapTupleIsValid(tup))
 	{
-		bool		isnull;
-		Datum		d;
-		bytea	   *h;
-
-		d = heap_getattr(tup, Anum_audit_id, RelationGetDescr(rel), &isnull);
-		*id = DatumGetInt64(d);
-		d = heap_getattr(tup, Anum_audit_hash, RelationGetDescr(rel), &isnull);
-		h = DatumGetByteaPP(d);
-		if (VARSIZE_ANY_EXHDR(h) == GDPR_HASH_LEN)
-			memcpy(hash, VARDATA_ANY(h), GDPR_HASH_LEN);
-		else
-			memset(hash, 0xff, GDPR_HASH_LEN);	/* verify will report it */
+		audit_head_values(rel, tup, id, hash);
 		found = true;
 	}
 	systable_endscan_ordered(scan);
 	return found;
+}
+
+/*
+ * The head of the chain found by a forward scan from the row with id
+ * "from" (normally the last one this backend wrote): cheaper than the
+ * backward scan of audit_read_head(), which reads a whole leaf page.  False
+ * when no visible row has an id >= from (that row was rolled back) or when
+ * more than AUDIT_HINT_MAX_ROWS rows were written since by others.
+ */
+static bool
+audit_read_head_after(Relation rel, Relation idx, Snapshot snapshot,
+					  int64 from, int64 *id, uint8 *hash)
+{
+	SysScanDesc scan;
+	HeapTuple	tup;
+	ScanKeyData key;
+	HeapTuple	last = NULL;
+	int			n = 0;
+
+	ScanKeyInit(&key, Anum_audit_id, BTGreaterEqualStrategyNumber, F_INT8GE,
+				Int64GetDatum(from));
+	scan = systable_beginscan_ordered(rel, idx, snapshot, 1, &key);
+	while ((tup = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+	{
+		if (++n > AUDIT_HINT_MAX_ROWS)
+		{
+			last = NULL;
+			break;
+		}
+		if (last != NULL)
+			heap_freetuple(last);
+		last = heap_copytuple(tup);
+	}
+	systable_endscan_ordered(scan);
+	if (last == NULL)
+		return false;
+	audit_head_values(rel, last, id, hash);
+	heap_freetuple(last);
+	return true;
 }
 
 /*
@@ -823,7 +886,9 @@ audit_write_pending(void)
 	chain_locked = relid;
 
 	memset(prev, 0, GDPR_HASH_LEN);
-	(void) audit_read_head(rel, idx, SnapshotSelf, &id, prev);
+	if (!(head_hint_relid == relid &&
+		  audit_read_head_after(rel, idx, SnapshotSelf, head_hint_id, &id, prev)))
+		(void) audit_read_head(rel, idx, SnapshotSelf, &id, prev);
 
 	i = 0;
 	foreach(lc, entries)
@@ -885,6 +950,9 @@ audit_write_pending(void)
 		memcpy(prev, hash, GDPR_HASH_LEN);
 		i++;
 	}
+
+	head_hint_relid = relid;
+	head_hint_id = id;
 
 	pg_cryptohash_free(ctx);
 	ExecDropSingleTupleTableSlot(slot);

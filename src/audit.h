@@ -28,6 +28,12 @@ extern void gdpr_audit_append(const char *action, const char *subject_ref,
 extern char *gdpr_subject_ref(Oid subject_relid, Datum key, Oid keytype);
 
 /*
+ * The same from the quoted schema.table of the subject table and the text
+ * form of a key already of its key column's type.
+ */
+extern char *gdpr_subject_ref_text(const char *relname, const char *keytext);
+
+/*
  * The per-database secret (32 bytes), read without privilege checks so no
  * ordinary role needs SELECT on gdpr.secret.  Cached per backend.
  */

@@ -401,12 +401,19 @@ result_row(uint64 i, Oid *leaf, ItemPointer *tid)
  * ----------------------------------------------------------------------
  */
 static EraseState *
-erase_state_create(GdprGraph *g)
+erase_state_create(GdprGraph *g, bool with_rows)
 {
 	EraseState *st = palloc0(sizeof(EraseState));
 	int			i;
 
 	st->g = g;
+	st->nshared = palloc0(sizeof(int64) * g->nnodes);
+	st->nlink = palloc0(sizeof(int64) * g->nnodes);
+	st->ndeleted = palloc0(sizeof(int64) * g->nnodes);
+	st->nanon = palloc0(sizeof(int64) * g->nnodes);
+	st->nkept = palloc0(sizeof(int64) * g->nnodes);
+	if (!with_rows)
+		return st;				/* the fused path only counts */
 	st->rows = rowhash_create(CurrentMemoryContext, 1024, NULL);
 	st->set = palloc(sizeof(TidVec *) * g->nnodes);
 	st->frontier = palloc(sizeof(TidVec *) * g->nnodes);
@@ -430,11 +437,6 @@ erase_state_create(GdprGraph *g)
 	}
 	for (i = 0; i < g->nedges; i++)
 		st->linkedge[i] = tidvecs(g->nodes[g->edges[i].child].nleaves);
-	st->nshared = palloc0(sizeof(int64) * g->nnodes);
-	st->nlink = palloc0(sizeof(int64) * g->nnodes);
-	st->ndeleted = palloc0(sizeof(int64) * g->nnodes);
-	st->nanon = palloc0(sizeof(int64) * g->nnodes);
-	st->nkept = palloc0(sizeof(int64) * g->nnodes);
 	st->queue = palloc0(sizeof(int) * g->nnodes);
 	st->inqueue = palloc0(sizeof(bool) * g->nnodes);
 	return st;
@@ -1608,7 +1610,7 @@ jsonb_push_string(JsonbParseState **state, const char *key, const char *value)
  * "action", "rows"}, ...]}, built directly (no JSON text to parse).
  */
 static Jsonb *
-erase_details(const char *reason, List *steps)
+erase_details(GdprGraph *g, const char *reason, List *steps)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue	v;
@@ -1621,9 +1623,15 @@ erase_details(const char *reason, List *steps)
 	foreach(lc, steps)
 	{
 		GdprPlanStep *s = (GdprPlanStep *) lfirst(lc);
+		const char *relname = NULL;
+		int			i;
 
+		for (i = 0; i < g->nnodes && relname == NULL; i++)
+			if (g->nodes[i].relid == s->relid)
+				relname = g->nodes[i].qname;
 		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		jsonb_push_string(&state, "relation", gdpr_relation_name(s->relid));
+		jsonb_push_string(&state, "relation",
+						  relname ? relname : gdpr_relation_name(s->relid));
 		jsonb_push_string(&state, "action", s->action);
 		jsonb_push_key(&state, "rows");
 		v.type = jbvNumeric;
@@ -1636,15 +1644,41 @@ erase_details(const char *reason, List *steps)
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
+/* whether a table of the graph has row-level security enabled */
+static bool
+graph_has_rls(GdprGraph *g)
+{
+	if (g->rls_state == 0)
+	{
+		int			i,
+					l;
+
+		g->rls_state = -1;
+		for (i = 0; i < g->nnodes && g->rls_state < 0; i++)
+			for (l = -1; l < g->nodes[i].nleaves; l++)
+			{
+				Oid			relid = l < 0 ? g->nodes[i].relid : g->nodes[i].leaves[l];
+				HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+				if (!HeapTupleIsValid(tup))
+					continue;
+				if (((Form_pg_class) GETSTRUCT(tup))->relrowsecurity)
+					g->rls_state = 1;
+				ReleaseSysCache(tup);
+			}
+	}
+	return g->rls_state > 0;
+}
+
 /*
  * The work of gdpr.erase(); must run inside SPI.  Coerced key of the key
  * column's type.
  */
 static List *
-erase_subject_spi(Oid subject, Datum key, Oid keytype, const char *reason,
+erase_subject_spi(GdprGraph *g, Datum key, Oid keytype, const char *reason,
 				  bool dry_run)
 {
-	GdprGraph  *g = gdpr_subject_graph(subject);
+	Oid			subject = g->subject;
 	EraseState *st;
 	List	   *steps = NIL;
 	int64		changed = 0;
@@ -1653,16 +1687,20 @@ erase_subject_spi(Oid subject, Datum key, Oid keytype, const char *reason,
 	int			node;
 	Oid			consent_tab;
 
+
 	key = coerce_subject_key(g, key, keytype);
 	keytext = gdpr_key_text(key, g->keytype);
 
-	st = erase_state_create(g);
 	if (g->fused_state == 0)
 		fused_prepare(g);
 	if (!dry_run && g->fused_state > 0 && pgstat_track_counts)
+	{
+		st = erase_state_create(g, false);
 		fused_run(st, key);
+	}
 	else
 	{
+		st = erase_state_create(g, true);
 		collect(st, key, !dry_run);
 		decide(st);
 	}
@@ -1696,9 +1734,9 @@ erase_subject_spi(Oid subject, Datum key, Oid keytype, const char *reason,
 
 	/* the one audit entry: counts and subject_ref, never the key */
 	{
-		char	   *ref = gdpr_subject_ref(subject, key, g->keytype);
+		char	   *ref = gdpr_subject_ref_text(g->nodes[0].qname, keytext);
 
-		gdpr_audit_append("erase", ref, subject, erase_details(reason, steps));
+		gdpr_audit_append("erase", ref, subject, erase_details(g, reason, steps));
 		complete_requests(g, ref);
 	}
 	return steps;
@@ -1708,8 +1746,9 @@ List *
 gdpr_erase_subject(Oid subject_relid, Datum key, Oid keytype,
 				   const char *reason, bool dry_run)
 {
+	GdprGraph  *g;
 	List	   *steps;
-	int			save_nestlevel;
+	int			save_nestlevel = 0;
 	MemoryContext outer = CurrentMemoryContext;
 	ListCell   *lc;
 	List	   *result = NIL;
@@ -1718,18 +1757,23 @@ gdpr_erase_subject(Oid subject_relid, Datum key, Oid keytype,
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
+	g = gdpr_subject_graph(subject_relid);
+
 	/*
 	 * Row-level security must not hide rows of the subject: with
 	 * row_security off a policy that would filter raises an error instead,
-	 * and nothing is erased half-way.
+	 * and nothing is erased half-way.  (The graph is rebuilt when a table's
+	 * row security is switched on.)
 	 */
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-
-	steps = erase_subject_spi(subject_relid, key, keytype, reason, dry_run);
-
-	AtEOXact_GUC(true, save_nestlevel);
+	if (graph_has_rls(g))
+	{
+		save_nestlevel = NewGUCNestLevel();
+		(void) set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
+	steps = erase_subject_spi(g, key, keytype, reason, dry_run);
+	if (save_nestlevel > 0)
+		AtEOXact_GUC(true, save_nestlevel);
 
 	/* copy out of the SPI context */
 	foreach(lc, steps)
@@ -1821,7 +1865,7 @@ gdpr_subject_rows(Oid subject, Datum key, Oid keytype)
 	subject = gdpr_top_relation(subject);
 	g = gdpr_subject_graph(subject);
 	key = coerce_subject_key(g, key, keytype);
-	st = erase_state_create(g);
+	st = erase_state_create(g, true);
 	collect(st, key, false);
 	for (node = 0; node < g->nnodes; node++)
 	{

@@ -77,6 +77,7 @@ typedef struct GdprGraph
 	List	   *plans;			/* GdprCachedPlan * */
 	Oid			extowner;		/* owner of the extension, once looked up */
 	int			has_requests;	/* gdpr._complete_erasure_requests: 0 unknown */
+	int			rls_state;		/* row-level security on a table: 0 unknown */
 	int			fused_state;	/* 0 unknown, 1 one statement erases, -1 no */
 	char	   *fused_sql;
 	int			fused_ncols;
