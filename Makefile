@@ -26,6 +26,8 @@ all install installcheck:
 	@echo "pg_config not found: run 'make test' or 'make demo' (they install postgresql-server-dev-15)"; exit 1
 else
 include $(PGXS)
+# digest.c uses OpenSSL directly when the server is built with it
+SHLIB_LINK += $(filter -lcrypto,$(LIBS))
 endif
 
 # PGXS tracks no header dependencies: rebuild every object when a header changes.

@@ -60,9 +60,11 @@ SELECT (SELECT count(*) FROM winkel.nieuwsbrief_inschrijvingen WHERE klant_id = 
 \echo '--- one audit entry: counts per table and a keyed hash of the customer, never her key or data:'
 SELECT id, action, subject_ref, relation, details->>'reason' AS reason
   FROM gdpr.audit_log WHERE action = 'erase' ORDER BY id DESC LIMIT 1;
-SELECT s->>'relation' AS relation, s->>'action' AS action, s->>'rows' AS "rows"
-  FROM gdpr.audit_log a, jsonb_array_elements(a.details->'steps') s
- WHERE a.id = (SELECT max(id) FROM gdpr.audit_log WHERE action = 'erase');
+SELECT r.key AS relation, d.key AS action, r.value AS "rows"
+  FROM gdpr.audit_log a, jsonb_each(a.details) d, jsonb_each(d.value) r
+ WHERE a.id = (SELECT max(id) FROM gdpr.audit_log WHERE action = 'erase')
+   AND jsonb_typeof(d.value) = 'object'
+ ORDER BY 2, 1;
 \echo '--- her erasure request was completed by the erase:'
 SELECT id, kind, received_at::date, due_at::date, completed_at IS NOT NULL AS afgehandeld
   FROM gdpr.requests WHERE id = :verzoek;

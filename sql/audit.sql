@@ -131,6 +131,20 @@ SELECT * FROM gdpr.verify_audit((SELECT id FROM anchor), (SELECT hash FROM ancho
 SELECT gdpr._audit('export', NULL, NULL, NULL);
 SELECT * FROM gdpr.verify_audit();
 
+-- every hash can be recomputed outside gdpr_crm from the documented
+-- serialisation (docs/audit.md), here with the server's sha256()
+CREATE FUNCTION pg_temp.field(t text) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+$$ SELECT CASE WHEN t IS NULL THEN '\x00'::bytea
+               ELSE '\x01'::bytea || int4send(octet_length(convert_to(t, 'UTF8'))) || convert_to(t, 'UTF8') END $$;
+SELECT count(*) > 0 AS entries,
+       bool_and(hash = sha256(convert_to('gdpr_crm.audit.v1', 'UTF8') || '\x00'::bytea
+                              || int8send(id)
+                              || int8send((extract(epoch FROM at) * 1000000)::int8 - 946684800000000)
+                              || pg_temp.field(actor::text) || pg_temp.field(action)
+                              || pg_temp.field(subject_ref) || pg_temp.field(relation_name)
+                              || pg_temp.field(details::text) || prev_hash)) AS recomputed
+  FROM gdpr.audit_log;
+
 -- subject_ref: a keyed hash of (relation name, key coerced to the key column's type)
 SELECT gdpr.subject_ref('shop.customer', 42) = gdpr.subject_ref('shop.customer', '042') AS same_key,
        gdpr.subject_ref('shop.customer', 42) = gdpr.subject_ref('shop.customer', 42::bigint) AS same_bigint,
@@ -161,7 +175,10 @@ CREATE TEMP TABLE ref_before AS SELECT gdpr.subject_ref('shop.customer', 42) AS 
 CREATE TEMP TABLE old_secret AS SELECT secret FROM gdpr.secret;
 INSERT INTO gdpr.secret (secret) VALUES (gen_random_bytes(32));
 SELECT count(*) FROM gdpr.secret;
-SELECT gdpr.subject_ref('shop.customer', 42) <> (SELECT ref FROM ref_before) AS changed;
+SELECT gdpr.subject_ref('shop.customer', 42) <> (SELECT ref FROM ref_before) AS changed,
+       gdpr.subject_ref('shop.customer', 42) =
+       encode(hmac(convert_to('shop.customer', 'UTF8') || '\x00'::bytea || convert_to('42', 'UTF8'),
+                   (SELECT secret FROM gdpr.secret), 'sha256'), 'hex') AS new_secret_hmac;
 INSERT INTO gdpr.secret (secret) SELECT secret FROM old_secret;
 SELECT gdpr.subject_ref('shop.customer', 42) = (SELECT ref FROM ref_before) AS back;
 \set VERBOSITY terse

@@ -98,12 +98,14 @@ SELECT id, "best Id", "Klant-Id", amount, "Naam op factuur", address FROM "Factu
 SELECT count(*) - :before_erase_entries AS new_entries FROM gdpr.audit_log WHERE action = 'erase';
 SELECT a.subject_ref = gdpr.subject_ref('"Klant Tabel"', 1) AS ref_ok,
        a.relation, a.details->>'reason' AS reason,
-       jsonb_array_length(a.details->'steps') AS steps,
+       (SELECT count(*) FROM jsonb_each(a.details) d, jsonb_each(d.value) r
+         WHERE jsonb_typeof(d.value) = 'object') AS steps,
        a.details::text ~ '(Jan|jan@|Urk|1980)' AS leaks
   FROM gdpr.audit_log a WHERE a.action = 'erase' ORDER BY a.id DESC LIMIT 1;
-SELECT s->>'relation' AS relation, s->>'action' AS action, (s->>'rows')::int AS rows
-  FROM gdpr.audit_log a, jsonb_array_elements(a.details->'steps') s
+SELECT r.key AS relation, d.key AS action, r.value::int AS rows
+  FROM gdpr.audit_log a, jsonb_each(a.details) d, jsonb_each(d.value) r
  WHERE a.id = (SELECT max(id) FROM gdpr.audit_log WHERE action = 'erase')
+   AND jsonb_typeof(d.value) = 'object'
  ORDER BY 1, 2;
 -- the consent history of Jan is gone, Piet's is not
 SELECT subject_key, count(*) FROM gdpr.consent_events WHERE purpose = 'er_news' GROUP BY 1 ORDER BY 1;

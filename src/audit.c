@@ -42,8 +42,6 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
-#include "common/cryptohash.h"
-#include "common/hmac.h"
 #include "common/sha2.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
@@ -65,6 +63,7 @@
 
 #include "gdpr.h"
 #include "audit.h"
+#include "digest.h"
 #include "tags.h"
 
 #define GDPR_HASH_LEN		PG_SHA256_DIGEST_LENGTH
@@ -189,26 +188,6 @@ audit_relcache_callback(Datum arg, Oid relid)
  */
 
 static void
-crypto_check(int rc, pg_cryptohash_ctx *ctx)
-{
-	if (rc < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-256 hash: %s",
-						pg_cryptohash_error(ctx))));
-}
-
-static void
-hmac_check(int rc, pg_hmac_ctx *ctx)
-{
-	if (rc < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute HMAC-SHA256: %s",
-						pg_hmac_error(ctx))));
-}
-
-static void
 buf_append_int64(StringInfo buf, int64 v)
 {
 	uint64		be = pg_hton64((uint64) v);
@@ -241,7 +220,7 @@ buf_append_str(StringInfo buf, const char *s, int len)
  *   length + bytes, and finally the 32 bytes of prev_hash.
  */
 static void
-audit_hash_entry(pg_cryptohash_ctx *ctx, StringInfo buf,
+audit_hash_entry(StringInfo buf,
 				 int64 id, TimestampTz at, const char *actor,
 				 const char *action, const char *subject_ref,
 				 const char *relation_name, const char *details, int detailslen,
@@ -258,9 +237,7 @@ audit_hash_entry(pg_cryptohash_ctx *ctx, StringInfo buf,
 	buf_append_str(buf, details, detailslen);
 	appendBinaryStringInfo(buf, (const char *) prev_hash, GDPR_HASH_LEN);
 
-	crypto_check(pg_cryptohash_init(ctx), ctx);
-	crypto_check(pg_cryptohash_update(ctx, (uint8 *) buf->data, buf->len), ctx);
-	crypto_check(pg_cryptohash_final(ctx, out, GDPR_HASH_LEN), ctx);
+	gdpr_sha256((uint8 *) buf->data, buf->len, out);
 }
 
 static bytea *
@@ -340,16 +317,8 @@ gdpr_hmac(const unsigned char *data, size_t len, unsigned char *out)
 {
 	int			keylen;
 	const unsigned char *key = gdpr_secret(&keylen);
-	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
 
-	if (ctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	hmac_check(pg_hmac_init(ctx, key, keylen), ctx);
-	hmac_check(pg_hmac_update(ctx, data, len), ctx);
-	hmac_check(pg_hmac_final(ctx, out, GDPR_HASH_LEN), ctx);
-	pg_hmac_free(ctx);
+	gdpr_hmac_sha256(key, keylen, data, len, out);
 }
 
 /* ----------------------------------------------------------------
@@ -818,7 +787,6 @@ audit_write_pending(void)
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
-	pg_cryptohash_ctx *ctx;
 	StringInfoData buf;
 	int64		id = 0;
 	uint8		prev[GDPR_HASH_LEN];
@@ -855,11 +823,6 @@ audit_write_pending(void)
 	ExecOpenIndices(rri, false);
 	slot = table_slot_create(rel, NULL);
 
-	ctx = pg_cryptohash_create(PG_SHA256);
-	if (ctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
 	initStringInfo(&buf);
 
 	details = palloc0(n * sizeof(char *));
@@ -902,7 +865,7 @@ audit_write_pending(void)
 		/* the datums of one row live until the row is inserted */
 		oldcxt = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
 		id++;
-		audit_hash_entry(ctx, &buf, id, e->at, NameStr(*e->actor), e->action,
+		audit_hash_entry(&buf, id, e->at, NameStr(*e->actor), e->action,
 						 e->subject_ref, e->relation_name,
 						 details[i], details[i] ? strlen(details[i]) : 0,
 						 prev, hash);
@@ -954,7 +917,6 @@ audit_write_pending(void)
 	head_hint_relid = relid;
 	head_hint_id = id;
 
-	pg_cryptohash_free(ctx);
 	ExecDropSingleTupleTableSlot(slot);
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
@@ -1042,7 +1004,6 @@ gdpr_verify_audit(PG_FUNCTION_ARGS)
 	Snapshot	snapshot;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	pg_cryptohash_ctx *ctx;
 	StringInfoData buf;
 	MemoryContext rowcxt;
 	MemoryContext oldcxt;
@@ -1077,11 +1038,6 @@ gdpr_verify_audit(PG_FUNCTION_ARGS)
 	index_rescan(scan, NULL, 0, NULL, 0);
 	slot = table_slot_create(rel, NULL);
 
-	ctx = pg_cryptohash_create(PG_SHA256);
-	if (ctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
 	initStringInfo(&buf);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "gdpr verify_audit row",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -1129,7 +1085,7 @@ gdpr_verify_audit(PG_FUNCTION_ARGS)
 			details = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 			detailslen = strlen(details);
 		}
-		audit_hash_entry(ctx, &buf, id,
+		audit_hash_entry(&buf, id,
 						 DatumGetTimestampTz(v[Anum_audit_at - 1]),
 						 NameStr(*DatumGetName(v[Anum_audit_actor - 1])),
 						 TextDatumGetCString(v[Anum_audit_action - 1]),
@@ -1168,7 +1124,6 @@ gdpr_verify_audit(PG_FUNCTION_ARGS)
 		bad_id = expected_id;
 	}
 
-	pg_cryptohash_free(ctx);
 	MemoryContextDelete(rowcxt);
 	ExecDropSingleTupleTableSlot(slot);
 	index_endscan(scan);

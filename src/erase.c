@@ -1606,41 +1606,52 @@ jsonb_push_string(JsonbParseState **state, const char *key, const char *value)
 }
 
 /*
- * The details of the audit entry, {"reason": ..., "steps": [{"relation",
- * "action", "rows"}, ...]}, built directly (no JSON text to parse).
+ * The details of the audit entry: {"reason": ..., "deleted": {relation:
+ * rows, ...}, "anonymized": {...}, "kept": {...}}, the groups that are not
+ * empty; built directly (no JSON text to parse), and small: it is hashed
+ * into the chain and written to the WAL with every erasure.
  */
 static Jsonb *
 erase_details(GdprGraph *g, const char *reason, List *steps)
 {
+	static const char *const actions[] = {"deleted", "anonymized", "kept"};
 	JsonbParseState *state = NULL;
 	JsonbValue	v;
 	ListCell   *lc;
+	int			a;
 
 	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	jsonb_push_string(&state, "reason", reason);
-	jsonb_push_key(&state, "steps");
-	(void) pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-	foreach(lc, steps)
+	for (a = 0; a < lengthof(actions); a++)
 	{
-		GdprPlanStep *s = (GdprPlanStep *) lfirst(lc);
-		const char *relname = NULL;
-		int			i;
+		bool		any = false;
 
-		for (i = 0; i < g->nnodes && relname == NULL; i++)
-			if (g->nodes[i].relid == s->relid)
-				relname = g->nodes[i].qname;
-		(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		jsonb_push_string(&state, "relation",
-						  relname ? relname : gdpr_relation_name(s->relid));
-		jsonb_push_string(&state, "action", s->action);
-		jsonb_push_key(&state, "rows");
-		v.type = jbvNumeric;
-		v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric,
-															Int64GetDatum(s->rows)));
-		(void) pushJsonbValue(&state, WJB_VALUE, &v);
-		(void) pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+		foreach(lc, steps)
+		{
+			GdprPlanStep *s = (GdprPlanStep *) lfirst(lc);
+			const char *relname = NULL;
+			int			i;
+
+			if (strcmp(s->action, actions[a]) != 0)
+				continue;
+			if (!any)
+			{
+				jsonb_push_key(&state, actions[a]);
+				(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+				any = true;
+			}
+			for (i = 0; i < g->nnodes && relname == NULL; i++)
+				if (g->nodes[i].relid == s->relid)
+					relname = g->nodes[i].qname;
+			jsonb_push_key(&state, relname ? relname : gdpr_relation_name(s->relid));
+			v.type = jbvNumeric;
+			v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric,
+																Int64GetDatum(s->rows)));
+			(void) pushJsonbValue(&state, WJB_VALUE, &v);
+		}
+		if (any)
+			(void) pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	}
-	(void) pushJsonbValue(&state, WJB_END_ARRAY, NULL);
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 

@@ -56,7 +56,8 @@ extern char *gdpr_key_text(Datum key, Oid keytype);
 /*
  * Whether an index of one of the extension's tables has an entry for the
  * keys whose heap row is visible to a fresh snapshot: a cheap probe before
- * a statement that would find nothing in the common case.
+ * a statement that would find nothing in the common case.  indexname must
+ * be a string constant (the OIDs are cached by it).
  */
 struct ScanKeyData;
 extern bool gdpr_index_has_match(const char *indexname, int nkeys,

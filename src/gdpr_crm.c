@@ -39,9 +39,22 @@ bool		gdpr_preloaded = false;
 /* per-backend cache of the extension's schema OID; reset on invalidation */
 static Oid	cached_schema_oid = InvalidOid;
 
+/* index and table OIDs of gdpr_index_has_match(); reset with the schema OID */
+typedef struct ProbeIndex
+{
+	const char *name;
+	Oid			indexoid;
+	Oid			heapoid;
+} ProbeIndex;
+
+#define MAX_PROBE_INDEXES 4
+static ProbeIndex probe_indexes[MAX_PROBE_INDEXES];
+static int	n_probe_indexes = 0;
+
 static void
 gdpr_schema_inval(Datum arg, Oid relid)
 {
+	n_probe_indexes = 0;
 	/*
 	 * A DROP/CREATE EXTENSION invalidates relations (the extension's own);
 	 * schema gdpr itself survives DROP EXTENSION, so any relation's
@@ -190,7 +203,8 @@ gdpr_relation_name(Oid relid)
 bool
 gdpr_index_has_match(const char *indexname, int nkeys, struct ScanKeyData *keys)
 {
-	Oid			indexoid = gdpr_table_oid(indexname, true);
+	Oid			indexoid = InvalidOid;
+	Oid			heapoid = InvalidOid;
 	Relation	index;
 	Relation	heap;
 	IndexScanDesc scan;
@@ -198,9 +212,27 @@ gdpr_index_has_match(const char *indexname, int nkeys, struct ScanKeyData *keys)
 	Snapshot	snapshot;
 	bool		found;
 
+	for (int i = 0; i < n_probe_indexes; i++)
+		if (strcmp(probe_indexes[i].name, indexname) == 0)
+		{
+			indexoid = probe_indexes[i].indexoid;
+			heapoid = probe_indexes[i].heapoid;
+		}
 	if (!OidIsValid(indexoid))
-		return false;
-	heap = table_open(IndexGetRelation(indexoid, false), AccessShareLock);
+	{
+		indexoid = gdpr_table_oid(indexname, true);
+		if (!OidIsValid(indexoid))
+			return false;
+		heapoid = IndexGetRelation(indexoid, false);
+		if (n_probe_indexes < MAX_PROBE_INDEXES)
+		{
+			probe_indexes[n_probe_indexes].name = indexname;
+			probe_indexes[n_probe_indexes].indexoid = indexoid;
+			probe_indexes[n_probe_indexes].heapoid = heapoid;
+			n_probe_indexes++;
+		}
+	}
+	heap = table_open(heapoid, AccessShareLock);
 	index = index_open(indexoid, AccessShareLock);
 	for (int i = 0; i < nkeys; i++)
 		keys[i].sk_collation = index->rd_indcollation[keys[i].sk_attno - 1];
