@@ -38,6 +38,40 @@ CREATE TABLE n.customer (id int PRIMARY KEY, name text, email text);
 CREATE TABLE n.orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES n.customer ON DELETE CASCADE, at timestamptz);
 CREATE INDEX ON n.orders (customer_id);
 CREATE TABLE n.line (order_id int NOT NULL REFERENCES n.orders ON DELETE CASCADE, n int, product text, PRIMARY KEY (order_id, n));
+-- and twice more with keys that do not cascade: k for gdpr.erase, which
+-- then finds and deletes the rows itself in one statement, m for the native
+-- reference, three DELETE statements from the leaves up (for information:
+-- PostgreSQL checks every deleted referenced row of such keys, per row)
+CREATE SCHEMA m;
+CREATE TABLE m.customer (id int PRIMARY KEY, name text, email text);
+CREATE TABLE m.orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES m.customer, at timestamptz);
+CREATE INDEX ON m.orders (customer_id);
+CREATE TABLE m.line (order_id int NOT NULL REFERENCES m.orders, n int, product text, PRIMARY KEY (order_id, n));
+CREATE SCHEMA k;
+CREATE TABLE k.customer (id int PRIMARY KEY, name text, email text);
+CREATE TABLE k.orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES k.customer, at timestamptz);
+CREATE INDEX ON k.orders (customer_id);
+CREATE TABLE k.line (order_id int NOT NULL REFERENCES k.orders, n int, product text, PRIMARY KEY (order_id, n));
+SECURITY LABEL FOR gdpr ON TABLE k.customer IS 'SUBJECT KEY (id)';
+SECURITY LABEL FOR gdpr ON COLUMN k.customer.name IS 'PURPOSE bench_service CATEGORY name';
+SECURITY LABEL FOR gdpr ON COLUMN k.customer.email IS 'PURPOSE bench_service CATEGORY contact.email';
+SECURITY LABEL FOR gdpr ON COLUMN k.line.product IS 'PURPOSE bench_service';
+INSERT INTO k.customer SELECT i, 'name ' || i, i || '@example.org' FROM generate_series(0, $TX_PER_ROUND + 100) i;
+INSERT INTO k.orders SELECT c * 3 + x, c, now() FROM generate_series(1, $TX_PER_ROUND + 100) c, generate_series(0, 2) x;
+INSERT INTO k.line SELECT id, l, 'p' FROM k.orders, generate_series(1, 2) l WHERE id >= 3;
+INSERT INTO k.orders SELECT -o, 0, now() FROM generate_series(1, 10000) o;
+INSERT INTO k.line SELECT -o, l, 'p' FROM generate_series(1, 10000) o, generate_series(1, 9) l;
+CREATE SEQUENCE k.next_customer;
+INSERT INTO m.customer SELECT * FROM k.customer;
+INSERT INTO m.orders SELECT * FROM k.orders;
+INSERT INTO m.line SELECT * FROM k.line;
+CREATE SEQUENCE m.next_customer;
+ALTER TABLE k.customer SET (autovacuum_enabled = off);
+ALTER TABLE k.orders SET (autovacuum_enabled = off);
+ALTER TABLE k.line SET (autovacuum_enabled = off);
+ALTER TABLE m.customer SET (autovacuum_enabled = off);
+ALTER TABLE m.orders SET (autovacuum_enabled = off);
+ALTER TABLE m.line SET (autovacuum_enabled = off);
 SECURITY LABEL FOR gdpr ON TABLE g.customer IS 'SUBJECT KEY (id)';
 SECURITY LABEL FOR gdpr ON COLUMN g.customer.name IS 'PURPOSE bench_service CATEGORY name';
 SECURITY LABEL FOR gdpr ON COLUMN g.customer.email IS 'PURPOSE bench_service CATEGORY contact.email';
@@ -90,6 +124,17 @@ native_tps=$(awk "BEGIN{printf \"%.1f\", $native_sum / $ROUNDS}")
 gdpr_tps=$(awk "BEGIN{printf \"%.1f\", $gdpr_sum / $ROUNDS}")
 sorted=$(printf '%s\n' "${ratios[@]}" | sort -n | tr '\n' ' ')
 small_ratio=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR] = $1} END {printf "%.2f", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
+sed 's/g\.next_customer/k.next_customer/; s/g\.customer/k.customer/' "$W/gdpr.sql" >"$W/gdpr_k.sql"
+cat >"$W/native_m.sql" <<'SQL'
+SELECT nextval('m.next_customer') AS id \gset
+BEGIN;
+DELETE FROM m.line WHERE order_id IN (SELECT id FROM m.orders WHERE customer_id = :id);
+DELETE FROM m.orders WHERE customer_id = :id;
+DELETE FROM m.customer WHERE id = :id;
+COMMIT;
+SQL
+m_tps=$(tps "$W/native_m.sql")
+k_tps=$(tps "$W/gdpr_k.sql")
 left=$(psqlq -d $DB -tAc "SELECT (SELECT count(*) FROM g.orders WHERE customer_id BETWEEN 1 AND $N_SMALL) + (SELECT count(*) FROM n.orders WHERE customer_id BETWEEN 1 AND $N_SMALL)")
 [ "$left" = 0 ] || { echo "erase bench: $left orders left behind" >&2; exit 1; }
 
@@ -111,6 +156,14 @@ for i in 1 2 3 4 5; do
 	ms=$(once "SELECT count(*) FROM gdpr.erase('g.customer', 0);")
 	gdpr_ms=$(awk "BEGIN{print ($ms < $gdpr_ms) ? $ms : $gdpr_ms}")
 done
+k_ms=999999999
+m_ms=999999999
+for i in 1 2 3; do
+	ms=$(once "DELETE FROM m.line WHERE order_id IN (SELECT id FROM m.orders WHERE customer_id = 0); DELETE FROM m.orders WHERE customer_id = 0; DELETE FROM m.customer WHERE id = 0;")
+	m_ms=$(awk "BEGIN{print ($ms < $m_ms) ? $ms : $m_ms}")
+	ms=$(once "SELECT count(*) FROM gdpr.erase('k.customer', 0);")
+	k_ms=$(awk "BEGIN{print ($ms < $k_ms) ? $ms : $k_ms}")
+done
 rm -rf "$W"
 [ -n "${BENCH_KEEP:-}" ] || psqlq -d postgres -c "DROP DATABASE $DB"
 
@@ -118,5 +171,8 @@ large_ratio=$(awk "BEGIN{printf \"%.2f\", $native_ms / $gdpr_ms}")
 echo "erase small: 1 customer, 3 orders, 6 lines, committed, audit entry included: gdpr.erase $gdpr_tps tps, native cascading DELETE $native_tps tps (means of $ROUNDS rounds)"
 echo "erase small: per-round ratios $sorted"
 echo "erase large: 1 customer, 100,000 rows, best of 5: gdpr.erase $gdpr_ms ms, native cascading DELETE $native_ms ms"
+echo "keys that do not cascade: gdpr.erase small $k_tps tps, large $k_ms ms; native DELETEs from the leaves up small $m_tps tps, large $m_ms ms (one round, best of 3)"
 echo "ratio erase_small_tps: $small_ratio (target >= 0.8)"
 echo "ratio erase_100k_rows: $large_ratio (target >= 0.9)"
+echo "info erase_small_tps_keys_without_cascade: $(awk "BEGIN{printf \"%.2f\", $k_tps / $m_tps}") of native DELETEs from the leaves up, $(awk "BEGIN{printf \"%.2f\", $k_tps / $native_tps}") of the native cascading DELETE"
+echo "info erase_100k_rows_keys_without_cascade: $(awk "BEGIN{printf \"%.2f\", $m_ms / $k_ms}") of native DELETEs from the leaves up, $(awk "BEGIN{printf \"%.2f\", $native_ms / $k_ms}") of the native cascading DELETE"
