@@ -191,7 +191,18 @@ SECURITY LABEL FOR gdpr ON TABLE shop.odd IS 'RETAIN FROM at';
 SECURITY LABEL FOR gdpr ON COLUMN shop.odd.pt IS 'PURPOSE short';
 INSERT INTO shop.odd VALUES (1, '2000-01-01', '(1,2)');
 SELECT * FROM gdpr.expire();
-DROP TABLE shop.odd;
+-- a constant DEFAULT is the cleared value (a volatile one is not used)
+ALTER TABLE shop.odd ALTER COLUMN pt SET DEFAULT point(random(), 0);
+SELECT * FROM gdpr.expire(true);
+ALTER TABLE shop.odd ALTER COLUMN pt SET DEFAULT '(0,0)';
+SELECT * FROM gdpr.expire();
+SELECT id, pt FROM shop.odd;
+SELECT * FROM gdpr.expire();
+-- tagging such a column without a usable DEFAULT warns at once
+CREATE TABLE shop.odd2 (id int PRIMARY KEY, pt point NOT NULL, pu point NOT NULL DEFAULT '(0,0)');
+SECURITY LABEL FOR gdpr ON COLUMN shop.odd2.pt IS 'PURPOSE short';
+SECURITY LABEL FOR gdpr ON COLUMN shop.odd2.pu IS 'PURPOSE short';
+DROP TABLE shop.odd, shop.odd2;
 
 -- the worker's way by hand: batches of 1 row, rows others hold skipped
 INSERT INTO shop.visit VALUES (4, 2, '2000-01-01', '10.0.0.4'), (5, 2, '2000-01-02', '10.0.0.5');

@@ -28,6 +28,8 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -691,8 +693,38 @@ column_in_unique_index(Oid relid, const char *attname)
 }
 
 /*
+ * The column's default as SQL text when it is a constant (a default that
+ * calls a volatile function would make every clearing a change, and erase
+ * would never be idempotent); NULL otherwise.
+ */
+static char *
+constant_default(Oid relid, AttrNumber attnum)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	Node	   *expr = build_column_default(rel, attnum);
+	char	   *result = NULL;
+
+	if (expr != NULL)
+	{
+		expr = eval_const_expressions(NULL, expr);
+		if (IsA(expr, Const) && !((Const *) expr)->constisnull)
+		{
+			Const	   *c = (Const *) expr;
+			Oid			outfunc;
+			bool		isvarlena;
+
+			getTypeOutputInfo(c->consttype, &outfunc, &isvarlena);
+			result = quote_literal_cstr(OidOutputFunctionCall(outfunc, c->constvalue));
+		}
+	}
+	relation_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
  * Neutral value of a NOT NULL column, and the test that a value is already
- * neutral.  unique: a unique index covers the column.
+ * neutral.  unique: a unique index covers the column.  value NULL: only
+ * find out whether there is one (*is_neutral stays NULL when not).
  */
 static void
 neutral_value(Oid relid, AttrNumber attnum, char **value, char **is_neutral,
@@ -716,13 +748,15 @@ neutral_value(Oid relid, AttrNumber attnum, char **value, char **is_neutral,
 
 	if (unique && category == TYPCATEGORY_STRING)
 	{
-		*value = psprintf("CAST('erased-' || pg_catalog.nextval('gdpr.erase_seq') AS %s)", tname);
+		if (value != NULL)
+			*value = psprintf("CAST('erased-' || pg_catalog.nextval('gdpr.erase_seq') AS %s)", tname);
 		*is_neutral = psprintf("(%s)::pg_catalog.text LIKE 'erased-%%'", colref);
 		return;
 	}
 	if (unique && category == TYPCATEGORY_NUMERIC)
 	{
-		*value = psprintf("CAST(- pg_catalog.nextval('gdpr.erase_seq') AS %s)", tname);
+		if (value != NULL)
+			*value = psprintf("CAST(- pg_catalog.nextval('gdpr.erase_seq') AS %s)", tname);
 		*is_neutral = psprintf("%s < 0", colref);
 		return;
 	}
@@ -767,16 +801,52 @@ neutral_value(Oid relid, AttrNumber attnum, char **value, char **is_neutral,
 				break;
 		}
 	}
+	if (lit == NULL && !unique)
+	{
+		/* the column's own default, when it is a constant, is the DBA's choice */
+		char	   *def = constant_default(relid, attnum);
+
+		if (def != NULL)
+		{
+			char	   *cast = psprintf("CAST(%s AS %s)", def, tname);
+
+			if (value != NULL)
+				*value = cast;
+			*is_neutral = psprintf("%s IS NOT DISTINCT FROM %s", colref, cast);
+			return;
+		}
+	}
 	if (lit == NULL || unique)
+	{
+		if (value == NULL)
+			return;				/* gdpr_column_clearable(): no */
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("column %s of %s cannot be cleared",
 						quote_identifier(attname), gdpr_relation_name(relid)),
 				 errdetail("The column is NOT NULL and type %s has no neutral value%s.",
 						   tname, unique ? " that a unique index accepts" : ""),
-				 errhint("Make the column nullable (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL) or remove its gdpr label.")));
-	*value = psprintf("CAST(%s AS %s)", quote_literal_cstr(lit), tname);
-	*is_neutral = psprintf("%s IS NOT DISTINCT FROM %s", colref, *value);
+				 errhint("%sake the column nullable (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL) or remove its gdpr label.",
+						 unique ? "M" : "Give the column a constant DEFAULT (used as the cleared value), m")));
+	}
+	{
+		char	   *cast = psprintf("CAST(%s AS %s)", quote_literal_cstr(lit), tname);
+
+		if (value != NULL)
+			*value = cast;
+		*is_neutral = psprintf("%s IS NOT DISTINCT FROM %s", colref, cast);
+	}
+}
+
+bool
+gdpr_column_clearable(Oid relid, AttrNumber attnum)
+{
+	char	   *is_neutral = NULL;
+
+	if (column_nullable(relid, attnum))
+		return true;
+	neutral_value(relid, attnum, NULL, &is_neutral, "x");
+	return is_neutral != NULL;
 }
 
 char *

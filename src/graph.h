@@ -93,6 +93,13 @@ extern char *gdpr_keep_expr(Oid relid, const char *alias);
 extern char *gdpr_purpose_running_expr(Oid relid, const char *purpose,
 									   const char *alias);
 
+/*
+ * Whether erase and expire can clear the column: it is nullable, or its type
+ * has a neutral value (see gdpr_clear_value_test), or it has a constant
+ * DEFAULT, which is then the cleared value.
+ */
+extern bool gdpr_column_clearable(Oid relid, AttrNumber attnum);
+
 /* the neutral value of a column when cleared: "NULL" or a typed literal */
 extern char *gdpr_clear_value_expr(Oid relid, AttrNumber attnum);
 

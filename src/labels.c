@@ -67,6 +67,7 @@
 #include "utils/syscache.h"
 
 #include "gdpr.h"
+#include "graph.h"
 #include "purposes.h"
 #include "tags.h"
 
@@ -873,6 +874,19 @@ check_column_label(Relation rel, AttrNumber attnum, const char *label, bool cros
 				gdpr_report_unknown_purpose(name);
 		}
 		PopActiveSnapshot();
+
+		/*
+		 * erase and expire clear tagged columns of rows that are kept; say
+		 * now, not at the first erasure, when that cannot work.
+		 */
+		if (!gdpr_column_clearable(RelationGetRelid(rel), attnum))
+			ereport(WARNING,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("column \"%s\" of relation \"%s\" cannot be cleared by gdpr.erase or gdpr.expire",
+							get_attname(RelationGetRelid(rel), attnum, false),
+							RelationGetRelationName(rel)),
+					 errdetail("The column is NOT NULL and its type has no neutral value (or a unique index rules it out)."),
+					 errhint("Give the column a constant DEFAULT (used as the cleared value) or make it nullable; otherwise erasing or expiring a row that must be kept fails.")));
 	}
 }
 
