@@ -162,6 +162,7 @@ typedef struct DbSlot
 	Oid			dboid;
 	BackgroundWorkerHandle *handle;
 	bool		warned;			/* missing database already reported */
+	bool		nostart_warned; /* no free worker slot already reported */
 	bool		wanted;			/* still listed */
 } DbSlot;
 
@@ -219,14 +220,22 @@ start_db_worker(DbSlot *slot)
 
 	if (!RegisterDynamicBackgroundWorker(&worker, &slot->handle))
 	{
+		/* retried every naptime; said once until it works */
 		slot->handle = NULL;
-		ereport(WARNING,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("gdpr_crm: could not start the retention worker for database \"%s\"",
-						slot->name),
-				 errhint("Raise max_worker_processes.")));
+		if (!slot->nostart_warned)
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("gdpr_crm: could not start the retention worker for database \"%s\"",
+							slot->name),
+					 errdetail("No background worker slot is free: each database in gdpr.database needs one, besides the launcher."),
+					 errhint("Raise max_worker_processes (a restart is needed).")));
+		slot->nostart_warned = true;
 		return false;
 	}
+	if (slot->nostart_warned)
+		ereport(LOG,
+				(errmsg("gdpr_crm: retention worker for database \"%s\" started", slot->name)));
+	slot->nostart_warned = false;
 	return true;
 }
 
