@@ -24,6 +24,14 @@
 
 #include "digest.h"
 
+static void
+digest_failed(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("could not compute %s", what)));
+}
+
 #ifdef USE_OPENSSL
 
 #include <openssl/evp.h>
@@ -37,14 +45,6 @@ static EVP_MD_CTX *outer_ctx = NULL;	/* after key ^ opad */
 static uint8 hmac_key[SHA256_BLOCK];	/* the key of inner/outer_ctx */
 static size_t hmac_keylen = 0;
 static bool hmac_keyed = false;
-
-static void
-digest_failed(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INTERNAL_ERROR),
-			 errmsg("could not compute %s", what)));
-}
 
 static void
 digest_setup(void)
@@ -147,26 +147,17 @@ gdpr_hmac_sha256(const uint8 *key, size_t keylen,
 #include "common/cryptohash.h"
 #include "common/hmac.h"
 
+/* the server's own; a context left behind by an error is freed at abort */
 void
 gdpr_sha256(const uint8 *data, size_t len, uint8 *out)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 
-	if (ctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	if (pg_cryptohash_init(ctx) < 0 ||
+	if (ctx == NULL ||
+		pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, data, len) < 0 ||
 		pg_cryptohash_final(ctx, out, GDPR_DIGEST_LEN) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-#if PG_VERSION_NUM >= 150000
-				 errmsg("could not compute SHA-256 hash: %s",
-						pg_cryptohash_error(ctx))));
-#else
-				 errmsg("could not compute SHA-256 hash")));
-#endif
+		digest_failed("SHA-256 hash");
 	pg_cryptohash_free(ctx);
 }
 
@@ -176,21 +167,11 @@ gdpr_hmac_sha256(const uint8 *key, size_t keylen,
 {
 	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
 
-	if (ctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	if (pg_hmac_init(ctx, key, keylen) < 0 ||
+	if (ctx == NULL ||
+		pg_hmac_init(ctx, key, keylen) < 0 ||
 		pg_hmac_update(ctx, data, len) < 0 ||
 		pg_hmac_final(ctx, out, GDPR_DIGEST_LEN) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-#if PG_VERSION_NUM >= 150000
-				 errmsg("could not compute HMAC-SHA256: %s",
-						pg_hmac_error(ctx))));
-#else
-				 errmsg("could not compute HMAC-SHA256")));
-#endif
+		digest_failed("HMAC-SHA256");
 	pg_hmac_free(ctx);
 }
 
