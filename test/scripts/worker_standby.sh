@@ -37,6 +37,13 @@ wait_for() { # db query timeout_s  (on the standby)
 	return 1
 }
 
+# stop and start (not pg_ctl restart, which reuses the postmaster's recorded
+# command line and so bypasses a wrapper such as the sanitizer build's)
+restart_sb() {
+	as_pg "$BIN/pg_ctl" -D "$SB" -m fast -w stop >/dev/null
+	as_pg "$BIN/pg_ctl" -D "$SB" -l "$WORK/standby.log" -w -t 60 start >/dev/null
+}
+
 cleanup() {
 	as_pg "$BIN/pg_ctl" -D "$SB" -m immediate -w stop >/dev/null 2>&1 || true
 	rm -rf "$SB" "$SBSOCK"
@@ -100,7 +107,7 @@ cat >>"$SB/postgresql.auto.conf" <<EOF
 max_worker_processes = 4
 gdpr.database = 'ws_a, ws_b, ws_c, ws_d'
 EOF
-as_pg "$BIN/pg_ctl" -D "$SB" -l "$WORK/standby.log" -w -t 60 restart >/dev/null
+restart_sb
 served() {
 	local n=0 d
 	for d in a b c d; do
@@ -119,7 +126,7 @@ grep -q "Raise max_worker_processes" "$WORK/standby.log" || fail "no hint in the
 echo "too few slots: 2 of 4 served, one warning each"
 
 sed -i 's/^max_worker_processes = 4$/max_worker_processes = 8/' "$SB/postgresql.auto.conf"
-as_pg "$BIN/pg_ctl" -D "$SB" -l "$WORK/standby.log" -w -t 60 restart >/dev/null
+restart_sb
 for i in $(seq 1 100); do [ "$(served)" = 4 ] && break; sleep 0.2; done
 [ "$(served)" = 4 ] || fail "with enough slots all 4 databases should be served, got $(served)"
 echo "enough slots: all 4 served"
