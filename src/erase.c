@@ -442,11 +442,18 @@ erase_state_create(GdprGraph *g, bool with_rows)
 	return st;
 }
 
-/* add the (tableoid, ctid) rows of the last statement to node's set */
+/*
+ * Mark the (tableoid, ctid) rows of the last statement with flag and add
+ * them to node's vectors: ROW_SET, the subject's rows (set, frontier);
+ * ROW_STAY, rows of the set that stay (stay, stayfront).  Returns how many
+ * were new.
+ */
 static int
-absorb_set_rows(EraseState *st, int node)
+absorb_rows(EraseState *st, int node, int flag)
 {
 	GdprGraphNode *n = &st->g->nodes[node];
+	TidVec	   *vec = (flag == ROW_SET) ? st->set[node] : st->stay[node];
+	TidVec	   *front = (flag == ROW_SET) ? st->frontier[node] : st->stayfront[node];
 	uint64		i;
 	int			added = 0;
 	uint64		nrows = SPI_processed;
@@ -463,15 +470,20 @@ absorb_set_rows(EraseState *st, int node)
 		l = leaf_index(n, leaf);
 		if (l < 0)
 			continue;			/* an inheritance child outside the graph */
-		e = row_lookup(st, leaf, tid, true, &found);
-		if (found && (e->flags & ROW_SET))
+		e = row_lookup(st, leaf, tid, flag == ROW_SET, &found);
+		if (flag == ROW_SET)
+		{
+			if (found && (e->flags & ROW_SET))
+				continue;
+			if (!found)
+				e->flags = 0;
+			e->node = node;
+		}
+		else if (e == NULL || !(e->flags & ROW_SET) || (e->flags & ROW_STAY))
 			continue;
-		if (!found)
-			e->flags = 0;
-		e->node = node;
-		e->flags |= ROW_SET;
-		tidvec_add(&st->set[node][l], tid);
-		tidvec_add(&st->frontier[node][l], tid);
+		e->flags |= flag;
+		tidvec_add(&vec[l], tid);
+		tidvec_add(&front[l], tid);
 		added++;
 	}
 	return added;
@@ -494,7 +506,7 @@ collect(EraseState *st, Datum key, bool lock)
 					 scan_only(g->subject), g->nodes[0].qname, g->keycol,
 					 lock ? " FOR UPDATE OF t" : "");
 	run_rows(st, sql.data, &params);
-	if (absorb_set_rows(st, 0) == 0)
+	if (absorb_rows(st, 0, ROW_SET) == 0)
 		return;
 	queue_push(st, 0);
 
@@ -521,7 +533,7 @@ collect(EraseState *st, Datum key, bool lock)
 			append_in_source(&sql, "c", e->fk->child_cols, e->fk->nkeys,
 							 pn, cur, e->fk->parent_cols, &params);
 			run_rows(st, sql.data, &params);
-			if (absorb_set_rows(st, e->child) > 0)
+			if (absorb_rows(st, e->child, ROW_SET) > 0)
 				queue_push(st, e->child);
 		}
 	}
@@ -661,37 +673,6 @@ collect(EraseState *st, Datum key, bool lock)
  * Deciding: keep, anonymize, delete; links to clear
  * ----------------------------------------------------------------------
  */
-static int
-absorb_stay_rows(EraseState *st, int node, bool must_be_in_set)
-{
-	GdprGraphNode *n = &st->g->nodes[node];
-	uint64		i;
-	int			added = 0;
-	uint64		nrows = SPI_processed;
-
-	for (i = 0; i < nrows; i++)
-	{
-		Oid			leaf;
-		ItemPointer tid;
-		int			l;
-		bool		found;
-		RowEntry   *e;
-
-		result_row(i, &leaf, &tid);
-		l = leaf_index(n, leaf);
-		if (l < 0)
-			continue;
-		e = row_lookup(st, leaf, tid, false, &found);
-		if (e == NULL || !(e->flags & ROW_SET) || (e->flags & ROW_STAY))
-			continue;
-		e->flags |= ROW_STAY;
-		tidvec_add(&st->stay[node][l], tid);
-		tidvec_add(&st->stayfront[node][l], tid);
-		added++;
-	}
-	return added;
-}
-
 /* "SELECT t.tableoid, t.ctid FROM ONLY leaf t WHERE t.ctid = ANY($k) AND cond UNION ALL ..." */
 static void
 append_filter(StringInfo buf, GdprGraphNode *n, TidVec *vecs, const char *cond,
@@ -733,7 +714,7 @@ decide(EraseState *st)
 		memset(&params, 0, sizeof(params));
 		append_filter(&sql, n, st->set[node], n->keep_expr, &params);
 		run_rows(st, sql.data, &params);
-		if (absorb_stay_rows(st, node, true) > 0)
+		if (absorb_rows(st, node, ROW_STAY) > 0)
 			queue_push(st, node);
 	}
 
@@ -761,7 +742,7 @@ decide(EraseState *st)
 			append_in_source(&sql, "p", e->fk->parent_cols, e->fk->nkeys,
 							 cn, cur, e->fk->child_cols, &params);
 			run_rows(st, sql.data, &params);
-			if (absorb_stay_rows(st, e->parent, true) > 0)
+			if (absorb_rows(st, e->parent, ROW_STAY) > 0)
 				queue_push(st, e->parent);
 		}
 	}
