@@ -489,6 +489,59 @@ absorb_rows(EraseState *st, int node, int flag)
 	return added;
 }
 
+/*
+ * Breadth-first from the queued nodes, to a fixpoint (cycles): ROW_SET goes
+ * down, from the subject's rows to the rows referencing them; ROW_STAY goes
+ * up, from staying rows to the rows they reference (down and up edges),
+ * which stay too.  One statement per edge and level.
+ */
+static void
+propagate(EraseState *st, int flag)
+{
+	GdprGraph  *g = st->g;
+	bool		down = (flag == ROW_SET);
+	TidVec	  **frontier = down ? st->frontier : st->stayfront;
+	StringInfoData sql;
+	Params		params;
+	int			node;
+	int			i;
+
+	initStringInfo(&sql);
+	while ((node = queue_pop(st)) >= 0)
+	{
+		GdprGraphNode *n = &g->nodes[node];
+		TidVec	   *cur = frontier[node];
+
+		frontier[node] = tidvecs(n->nleaves);
+		if (nvec_rows(cur, n->nleaves) == 0)
+			continue;
+		for (i = 0; i < g->nedges; i++)
+		{
+			GdprGraphEdge *e = &g->edges[i];
+			Oid			other_scan;
+			char	  **other_cols;
+			char	  **these_cols;
+
+			if (down ? (e->kind != GDPR_EDGE_DOWN || e->parent != node)
+				: ((e->kind != GDPR_EDGE_DOWN && e->kind != GDPR_EDGE_UP) ||
+				   e->child != node))
+				continue;
+			other_scan = down ? e->fk->child_scan : e->fk->parent_scan;
+			other_cols = down ? e->fk->child_cols : e->fk->parent_cols;
+			these_cols = down ? e->fk->parent_cols : e->fk->child_cols;
+			resetStringInfo(&sql);
+			memset(&params, 0, sizeof(params));
+			appendStringInfo(&sql, "SELECT x.tableoid, x.ctid FROM %s%s x WHERE ",
+							 scan_only(other_scan), gdpr_relation_name(other_scan));
+			append_in_source(&sql, "x", other_cols, e->fk->nkeys,
+							 n, cur, these_cols, &params);
+			run_rows(st, sql.data, &params);
+			if (absorb_rows(st, down ? e->child : e->parent, flag) > 0)
+				queue_push(st, down ? e->child : e->parent);
+		}
+	}
+}
+
 static void
 collect(EraseState *st, Datum key, bool lock)
 {
@@ -511,32 +564,7 @@ collect(EraseState *st, Datum key, bool lock)
 	queue_push(st, 0);
 
 	/* 2. rows that reference them, level by level (cycles: to a fixpoint) */
-	while ((node = queue_pop(st)) >= 0)
-	{
-		GdprGraphNode *pn = &g->nodes[node];
-		TidVec	   *cur = st->frontier[node];
-
-		st->frontier[node] = tidvecs(pn->nleaves);
-		if (nvec_rows(cur, pn->nleaves) == 0)
-			continue;
-		for (i = 0; i < g->nedges; i++)
-		{
-			GdprGraphEdge *e = &g->edges[i];
-
-			if (e->kind != GDPR_EDGE_DOWN || e->parent != node)
-				continue;
-			resetStringInfo(&sql);
-			memset(&params, 0, sizeof(params));
-			appendStringInfo(&sql, "SELECT c.tableoid, c.ctid FROM %s%s c WHERE ",
-							 scan_only(e->fk->child_scan),
-							 gdpr_relation_name(e->fk->child_scan));
-			append_in_source(&sql, "c", e->fk->child_cols, e->fk->nkeys,
-							 pn, cur, e->fk->parent_cols, &params);
-			run_rows(st, sql.data, &params);
-			if (absorb_rows(st, e->child, ROW_SET) > 0)
-				queue_push(st, e->child);
-		}
-	}
+	propagate(st, ROW_SET);
 
 	/* 3. rows the subject's rows point to, when nothing else points there */
 	for (node = 0; node < g->nnodes; node++)
@@ -719,33 +747,7 @@ decide(EraseState *st)
 	}
 
 	/* 2. everything a staying row references stays too */
-	while ((node = queue_pop(st)) >= 0)
-	{
-		GdprGraphNode *cn = &g->nodes[node];
-		TidVec	   *cur = st->stayfront[node];
-
-		st->stayfront[node] = tidvecs(cn->nleaves);
-		if (nvec_rows(cur, cn->nleaves) == 0)
-			continue;
-		for (i = 0; i < g->nedges; i++)
-		{
-			GdprGraphEdge *e = &g->edges[i];
-
-			if ((e->kind != GDPR_EDGE_DOWN && e->kind != GDPR_EDGE_UP) ||
-				e->child != node)
-				continue;
-			resetStringInfo(&sql);
-			memset(&params, 0, sizeof(params));
-			appendStringInfo(&sql, "SELECT p.tableoid, p.ctid FROM %s%s p WHERE ",
-							 scan_only(e->fk->parent_scan),
-							 gdpr_relation_name(e->fk->parent_scan));
-			append_in_source(&sql, "p", e->fk->parent_cols, e->fk->nkeys,
-							 cn, cur, e->fk->child_cols, &params);
-			run_rows(st, sql.data, &params);
-			if (absorb_rows(st, e->parent, ROW_STAY) > 0)
-				queue_push(st, e->parent);
-		}
-	}
+	propagate(st, ROW_STAY);
 
 	/* 3. staying rows that still hold something to clear */
 	for (node = 0; node < g->nnodes; node++)
