@@ -1349,7 +1349,12 @@ fused_prepare(GdprGraph *g)
 				first = false;
 			}
 		}
-		if (!cascaded)
+		/*
+		 * Only what children and links need is returned (the counts come
+		 * from the statistics): a leaf returns nothing, and its deleted rows
+		 * are not kept in a tuplestore for nobody.
+		 */
+		if (!cascaded && ret != NIL)
 		{
 			appendStringInfoString(&sql, " RETURNING 1 AS gdpr_one");
 			foreach(lc, ret)
