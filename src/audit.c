@@ -731,29 +731,19 @@ audit_read_head_after(Relation rel, Relation idx, Snapshot snapshot,
 	SysScanDesc scan;
 	HeapTuple	tup;
 	ScanKeyData key;
-	HeapTuple	last = NULL;
 	int			n = 0;
 
 	ScanKeyInit(&key, Anum_audit_id, BTGreaterEqualStrategyNumber, F_INT8GE,
 				Int64GetDatum(from));
 	scan = systable_beginscan_ordered(rel, idx, snapshot, 1, &key);
-	while ((tup = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+	while (n <= AUDIT_HINT_MAX_ROWS &&
+		   (tup = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
 	{
-		if (++n > AUDIT_HINT_MAX_ROWS)
-		{
-			last = NULL;
-			break;
-		}
-		if (last != NULL)
-			heap_freetuple(last);
-		last = heap_copytuple(tup);
+		audit_head_values(rel, tup, id, hash);
+		n++;
 	}
 	systable_endscan_ordered(scan);
-	if (last == NULL)
-		return false;
-	audit_head_values(rel, last, id, hash);
-	heap_freetuple(last);
-	return true;
+	return n > 0 && n <= AUDIT_HINT_MAX_ROWS;
 }
 
 /*
